@@ -1,0 +1,41 @@
+"""The ``calmline`` command line.
+
+Each command lives in its own ``cli_*.py`` module; this one only assembles them
+and turns :class:`~monitor.errors.CalmlineError` into a one-line message and exit
+code 2, so bad input never ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from monitor.errors import CalmlineError
+
+app = typer.Typer(
+    name="calmline",
+    help="Real-time voice call monitor that coaches contact-center operators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# --- command registration (one line per command module) ---
+# --- end of command registration ---
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="calmline")
+    except CalmlineError as exc:
+        print(f"calmline: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("calmline: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
