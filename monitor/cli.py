@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 
 # --- command registration (one line per command module) ---
+from monitor.cli_model import HELP as MODEL_HELP, model_command  # noqa: E402
+app.command("model", help=MODEL_HELP, short_help="Prepare, verify or locate the bundled speech model.")(model_command)
 # --- end of command registration ---
 
 
