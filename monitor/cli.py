@@ -11,6 +11,8 @@ import sys
 
 import typer
 
+from audio.errors import AudioInputError
+from monitor.cli_replay import replay_command
 from monitor.errors import CalmlineError
 
 app = typer.Typer(
@@ -23,6 +25,7 @@ app = typer.Typer(
 )
 
 # --- command registration (one line per command module) ---
+app.command("replay")(replay_command)
 from monitor.cli_model import HELP as MODEL_HELP, model_command  # noqa: E402
 app.command("model", help=MODEL_HELP, short_help="Prepare, verify or locate the bundled speech model.")(model_command)
 # --- end of command registration ---
@@ -34,6 +37,9 @@ def main(argv: list[str] | None = None) -> None:
     except CalmlineError as exc:
         print(f"calmline: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except AudioInputError as exc:
+        print(f"calmline: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("calmline: interrupted", file=sys.stderr)
         sys.exit(130)

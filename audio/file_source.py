@@ -1,0 +1,125 @@
+"""Reading a recorded call: any format FFmpeg reads (wav, flac, ogg, mp3, m4a, ...)
+through PyAV, decoded and resampled to 16 kHz float32 in chunks, so memory stays
+flat however long the file is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from audio.errors import AudioDecodeError, AudioInputError
+from audio.frames import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    format: str
+    codec: str
+    input_rate: int
+    channels: int
+    duration: float | None    # seconds, from the container; None if unknown
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise AudioInputError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioInputError(f"{path}: is a directory, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioInputError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise AudioInputError(f"{path}: the file is empty")
+
+
+class FileSource:
+    """A recorded call, as (channels, n) float32 blocks at 16 kHz.
+
+    ``decoded_seconds`` tells how much audio came out; a decoding error part-way
+    raises :class:`AudioDecodeError` after every block before it was delivered.
+    """
+
+    def __init__(self, path: str | os.PathLike, chunk_seconds: float = 0.5) -> None:
+        self.path = Path(path)
+        _check_path(self.path)
+        try:
+            self._container = av.open(str(self.path), mode="r")
+        except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+            raise AudioInputError(f"{self.path}: not an audio file calmline can read "
+                                  f"({_reason(exc)})") from None
+        streams = self._container.streams.audio
+        if not streams:
+            self._container.close()
+            raise AudioInputError(f"{self.path}: contains no audio stream")
+        self._stream = streams[0]
+        ctx = self._stream.codec_context
+        channels = ctx.channels if getattr(ctx, "channels", 0) else len(self._stream.layout.channels)
+        if not ctx.sample_rate or not channels:
+            self._container.close()
+            raise AudioInputError(f"{self.path}: the audio stream has no sample rate or channels")
+        duration = None
+        if self._stream.duration is not None and self._stream.time_base is not None:
+            duration = float(self._stream.duration * self._stream.time_base)
+        elif self._container.duration is not None:
+            duration = self._container.duration / 1_000_000
+        self.info = FileInfo(str(self.path), self._container.format.name, ctx.name,
+                             int(ctx.sample_rate), int(channels), duration)
+        self._chunk = max(160, int(chunk_seconds * SAMPLE_RATE))
+        self.decoded_samples = 0
+
+    @property
+    def decoded_seconds(self) -> float:
+        return self.decoded_samples / SAMPLE_RATE
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        channels = self.info.channels
+        resampler: av.AudioResampler | None = None
+        pending: list[np.ndarray] = []
+        pending_n = 0
+        try:
+            for frame in self._decode():
+                if resampler is None:
+                    resampler = av.AudioResampler(format="fltp", layout=frame.layout,
+                                                  rate=SAMPLE_RATE)
+                for out in resampler.resample(frame):
+                    arr = out.to_ndarray()
+                    if arr.shape[0] != channels:
+                        raise AudioDecodeError(f"{self.path}: channel count changed mid-stream")
+                    pending.append(arr)
+                    pending_n += arr.shape[1]
+                    if pending_n >= self._chunk:
+                        yield self._emit(pending)
+                        pending, pending_n = [], 0
+            if resampler is not None:
+                for out in resampler.resample(None):
+                    pending.append(out.to_ndarray())
+            if pending:
+                yield self._emit(pending)
+        finally:
+            self._container.close()
+
+    def _emit(self, parts: list[np.ndarray]) -> np.ndarray:
+        block = np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+        self.decoded_samples += block.shape[1]
+        return block
+
+    def _decode(self) -> Iterator[av.AudioFrame]:
+        try:
+            for packet in self._container.demux(self._stream):
+                for frame in packet.decode():
+                    yield frame
+        except av.error.FFmpegError as exc:
+            at = self.decoded_seconds
+            raise AudioDecodeError(f"{self.path}: decoding failed after {at:.1f} s of audio "
+                                   f"({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.strip().splitlines()[0] if text and text.strip() else type(exc).__name__

@@ -1,0 +1,77 @@
+"""``calmline replay``: run the pipeline on a recorded call."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from audio.channels import map_channels, parse_mapping
+from audio.file_source import FileSource
+from monitor.config import load_config
+from monitor.event_bus import EventBus
+from monitor.pipeline import CallInfo, CallPipeline
+from monitor.report_console import print_summary
+from monitor.sinks import JsonlSink
+
+
+def replay_command(
+    path: Path = typer.Argument(..., help="Recorded call: wav, flac, ogg, mp3, m4a, ... "
+                                "(stereo: left = operator, right = customer).",
+                                show_default=False),
+    channels: Optional[str] = typer.Option(
+        None, "--channels", help="Speaker of each channel in order, e.g. customer,operator; "
+        "'-' ignores a channel. Default: stereo operator,customer; mono: call."),
+    transcribe: bool = typer.Option(
+        True, "--transcribe/--no-transcribe", help="Transcribe speech with Whisper."),
+    realtime: bool = typer.Option(
+        False, "--realtime", help="Pace the file at 1x, like a live call (training, latency)."),
+    events: Optional[str] = typer.Option(
+        None, "--events", metavar="FILE|-", help="Write every event as JSON lines to FILE, or - for stdout."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="TOML settings file (see `calmline config --defaults`)."),
+    call_id: Optional[str] = typer.Option(
+        None, "--call-id", help="Call id stamped on events (default: the file's name)."),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Progress bar on stderr (only on a terminal)."),
+) -> None:
+    """Run a recorded call through the monitor and print a summary.
+
+    Replay is deterministic: the same file gives the same events, apart from the
+    wall-clock field.
+    """
+    overrides = {"audio": {"channels": channels}}
+    if channels is not None:
+        parse_mapping(channels)
+    cfg = load_config(config, overrides)
+    source = FileSource(path, chunk_seconds=0.1 if realtime else 0.5)
+    cmap = map_channels(source.info.channels, cfg.channel_mapping)
+    bus = EventBus(call_id or path.stem)
+    sink = JsonlSink(events) if events else None
+    if sink is not None:
+        bus.subscribe(sink)
+    info = CallInfo(str(path), source.info.input_rate, source.info.channels, cmap)
+    pipeline = CallPipeline(cfg, bus, info)
+    err = Console(stderr=True)
+    out = err if events == "-" else Console()
+    show = progress and err.is_terminal
+    try:
+        if show:
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                          TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+                          TimeRemainingColumn(), console=err, transient=True) as bar:
+                task = bar.add_task(path.name, total=source.info.duration or None)
+                summary = pipeline.run(source, realtime=realtime,
+                                       on_block=lambda t: bar.update(task, completed=t))
+        else:
+            summary = pipeline.run(source, realtime=realtime)
+    finally:
+        if sink is not None:
+            sink.close()
+    print_summary(summary, out, f"{path.name}: {', '.join(cmap.speakers)}")
+    if summary["duration"] == 0:
+        sys.exit(0)

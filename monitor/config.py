@@ -1,0 +1,136 @@
+"""Settings: one TOML file, overridable by command-line flags, validated once.
+
+The result is a frozen :class:`Config`; stages receive the frozen parameter
+objects they need and never see raw dictionaries.  Example file::
+
+    [audio]
+    channels = "customer,operator"   # left is the customer on this PBX
+
+    [vad]
+    aggressiveness = 3
+
+    [raised_voice]
+    onset_db = 8.0
+
+    [turns]
+    silence_min_s = 6.0
+
+Every key and its default is listed by ``calmline config --defaults``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from audio.channels import parse_mapping
+from audio.errors import AudioInputError
+from audio.frontend import FrontEndParams
+from audio.level import LevelParams
+from audio.raised_voice import RaisedVoiceParams
+from audio.turns import TurnParams
+from audio.vad import VadParams
+from monitor.errors import CalmlineError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class AudioSection(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    channels: Optional[str] = Field(
+        None, description="speaker of each input channel, e.g. 'operator,customer'")
+
+    @field_validator("channels")
+    @classmethod
+    def _check_channels(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_mapping(value)
+            except AudioInputError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    audio: AudioSection = AudioSection()
+    vad: VadParams = VadParams()
+    level: LevelParams = LevelParams()
+    raised_voice: RaisedVoiceParams = RaisedVoiceParams()
+    turns: TurnParams = TurnParams()
+
+    @property
+    def frontend(self) -> FrontEndParams:
+        return FrontEndParams(vad=self.vad, level=self.level,
+                              raised_voice=self.raised_voice, turns=self.turns)
+
+    @property
+    def channel_mapping(self) -> tuple[str, ...] | None:
+        return parse_mapping(self.audio.channels) if self.audio.channels else None
+
+
+def defaults_toml() -> str:
+    """Every setting with its default, as a TOML file."""
+    cfg = Config()
+    lines = []
+    for section in Config.model_fields:
+        value = getattr(cfg, section)
+        items = value.model_dump() if isinstance(value, BaseModel) else asdict(value)
+        lines.append(f"[{section}]")
+        for key, v in items.items():
+            if v is None:
+                lines.append(f"# {key} = ")
+            elif isinstance(v, bool):
+                lines.append(f"{key} = {str(v).lower()}")
+            elif isinstance(v, str):
+                lines.append(f'{key} = "{v}"')
+            else:
+                lines.append(f"{key} = {v}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            out[key] = _merge(out.get(key, {}) if isinstance(out.get(key), dict) else {}, value)
+        elif value is not None:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read ``path`` (if given), apply ``overrides`` (flag values; None = not given)."""
+    data: dict[str, Any] = {}
+    where = "settings"
+    if path is not None:
+        p = Path(path)
+        where = str(p)
+        if not p.is_file():
+            raise CalmlineError(f"{p}: config file not found" if not p.exists()
+                                else f"{p}: config path is not a file")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise CalmlineError(f"{p}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise CalmlineError(f"{p}: not a UTF-8 text file") from None
+    data = _merge(data, overrides or {})
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        place = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+            msg = "unknown setting"
+        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+        raise CalmlineError(f"{where}: {place}: {msg}{more}") from None

@@ -1,0 +1,123 @@
+"""The pipeline: one path from a source of audio blocks to the event bus.
+
+    source -> channel map -> 20 ms frames -> front end (VAD, level, raised voice,
+    turns) -> [utterances -> transcriber] -> event bus -> sinks
+
+The same code runs a live call and a replay; a replay paced with ``realtime``
+behaves like a live call, and an unpaced replay gives the same events (apart
+from ``wall``) every time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Protocol
+
+import numpy as np
+
+from audio.channels import ChannelMap
+from audio.errors import AudioDecodeError
+from audio.frames import SAMPLE_RATE, Framer
+from audio.frontend import FrontEnd
+from monitor.config import Config
+from monitor.event_bus import EventBus
+from monitor.summary import SummaryBuilder
+
+
+class BlockSource(Protocol):
+    def blocks(self) -> Iterator[np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    source: str              # file path or device description
+    input_rate: int
+    input_channels: int
+    channel_map: ChannelMap
+
+
+class Stage(Protocol):
+    """Something else that consumes the framed audio (e.g. the utterance endpointer)."""
+
+    def process(self, pcm: np.ndarray, frontend: FrontEnd) -> None: ...
+    def finish(self, frontend: FrontEnd) -> None: ...
+    def stats(self) -> dict[str, Any]: ...
+
+
+class CallPipeline:
+    def __init__(self, config: Config, bus: EventBus, info: CallInfo,
+                 stages: list[Stage] | None = None) -> None:
+        self.config = config
+        self.bus = bus
+        self.info = info
+        self.frontend = FrontEnd(info.channel_map.speakers, config.frontend)
+        self.framer = Framer(len(info.channel_map.speakers))
+        self.summary = SummaryBuilder()
+        bus.subscribe(self.summary)
+        self.stages = list(stages or [])
+        self.source_stats: Callable[[], dict[str, Any]] = dict
+
+    @property
+    def audio_seconds(self) -> float:
+        return self.frontend.t
+
+    def run(self, source: BlockSource, *, realtime: bool = False,
+            stop: threading.Event | None = None,
+            on_block: Callable[[float], None] | None = None) -> dict[str, Any]:
+        """Process the whole source; returns the summary's fields.
+
+        A decoding error part-way ends the call normally (everything before it is
+        kept and summarised) and is then re-raised for the caller to report.
+        ``stop`` ends the call early and cleanly (Ctrl-C in live mode).
+        """
+        info = self.info
+        self.bus.emit("call_start", 0.0, source=info.source, sample_rate=SAMPLE_RATE,
+                      input_rate=info.input_rate, channels=info.input_channels,
+                      speakers=list(info.channel_map.speakers))
+        error: AudioDecodeError | None = None
+        started = time.monotonic()
+        indices = list(info.channel_map.indices)
+        try:
+            for block in source.blocks():
+                self._feed(self.framer.push(block[indices]))
+                if on_block is not None:
+                    on_block(self.frontend.t)
+                if realtime:
+                    ahead = started + self.frontend.t - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
+                if stop is not None and stop.is_set():
+                    break
+        except AudioDecodeError as exc:
+            error = exc
+        finally:
+            summary = self._close(error)
+        if error is not None:
+            raise error
+        return summary
+
+    def _feed(self, pcm: np.ndarray) -> None:
+        if pcm.shape[1] == 0:
+            return
+        for fact in self.frontend.process(pcm):
+            self.bus.emit_fact(fact)
+        for stage in self.stages:
+            stage.process(pcm, self.frontend)
+
+    def _close(self, error: Exception | None) -> dict[str, Any]:
+        self._feed(self.framer.flush())
+        for fact in self.frontend.finish():
+            self.bus.emit_fact(fact)
+        for stage in self.stages:
+            stage.finish(self.frontend)
+        end = self.frontend.t
+        extra = {"error": str(error)} if error is not None else {}
+        self.bus.emit("call_end", end, duration=end, **extra)
+        stats: dict[str, Any] = dict(self.source_stats())
+        for stage in self.stages:
+            stats.update(stage.stats())
+        fields = self.summary.build(**stats)
+        self.bus.emit("summary", end, **fields)
+        return fields
