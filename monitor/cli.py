@@ -12,6 +12,8 @@ import sys
 import typer
 
 from audio.errors import AudioInputError
+from monitor.cli_config import config_command
+from monitor.cli_devices import devices_command
 from monitor.cli_replay import replay_command
 from monitor.errors import CalmlineError
 
@@ -26,6 +28,8 @@ app = typer.Typer(
 
 # --- command registration (one line per command module) ---
 app.command("replay")(replay_command)
+app.command("devices")(devices_command)
+app.command("config")(config_command)
 from monitor.cli_model import HELP as MODEL_HELP, model_command  # noqa: E402
 app.command("model", help=MODEL_HELP, short_help="Prepare, verify or locate the bundled speech model.")(model_command)
 # --- end of command registration ---
