@@ -18,6 +18,11 @@ Why these defaults:
 - Because the comparison is against each speaker's own baseline, a customer who
   is simply louder than the operator from the first word is never "raised".
 
+A brief bang, cough or laugh can lift the 0.4 s mean for a few hundred ms on
+its own, so onset also needs at least ``sustain_ms`` worth of individual frames
+within that window to be loud themselves (no more than ``frame_margin_db`` under
+the threshold): a voice, not a click, has to be raised.
+
 The reported start is refined from the crossing of the 0.4 s level back to the
 first 100 ms stretch that was itself over the threshold, so it lands on the
 audible onset rather than on the moment the longer window caught up.
@@ -39,6 +44,7 @@ class RaisedVoiceParams:
     sustain_ms: int = 200
     release_db: float = 4.0
     release_ms: int = 500
+    frame_margin_db: float = 2.0
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.onset_db <= 40.0:
@@ -47,17 +53,20 @@ class RaisedVoiceParams:
             raise ValueError("raised_voice release_db must be between 0 and onset_db")
         if not (20 <= self.sustain_ms <= 5000 and 20 <= self.release_ms <= 10000):
             raise ValueError("raised_voice sustain_ms must be 20..5000 and release_ms 20..10000")
+        if not 0.0 <= self.frame_margin_db <= 20.0:
+            raise ValueError("raised_voice frame_margin_db must be between 0 and 20")
 
 
 class RaisedVoiceDetector:
     """One speaker's raised-voice state machine.  Feed it every frame."""
 
-    __slots__ = ("onset_db", "release_db", "_sustain", "_release", "_window",
+    __slots__ = ("onset_db", "release_db", "_margin", "_sustain", "_release", "_window",
                  "_powers", "active", "above", "below", "start_t", "peak_db")
 
     def __init__(self, params: RaisedVoiceParams, window_frames: int) -> None:
         self.onset_db = params.onset_db
         self.release_db = params.release_db
+        self._margin = params.frame_margin_db
         self._sustain = max(1, round(params.sustain_ms / 1000 / FRAME_SECONDS))
         self._release = max(1, round(params.release_ms / 1000 / FRAME_SECONDS))
         self._window = window_frames
@@ -80,7 +89,7 @@ class RaisedVoiceDetector:
         if not self.active:
             if speaking and over_db is not None and over_db >= self.onset_db:
                 self.above += 1
-                if self.above >= self._sustain:
+                if self.above >= self._sustain and self._loud_frames(baseline_db):
                     self.active = True
                     self.below = 0
                     self.peak_db = over_db
@@ -101,6 +110,13 @@ class RaisedVoiceDetector:
             t_end = (i - self._release + 1) * FRAME_SECONDS
             return ("end", self.start_t, t_end, self.peak_db)
         return None
+
+    def _loud_frames(self, baseline_db: float) -> bool:
+        """Enough individually loud frames in the last short-term window?"""
+        floor = 10 ** ((baseline_db + self.onset_db - self._margin) / 10)
+        n = len(self._powers)
+        recent = [self._powers[k] for k in range(max(0, n - self._window), n)]
+        return sum(1 for p in recent if p >= floor) >= self._sustain
 
     def _onset_time(self, i: int, baseline_db: float) -> float:
         """Start of the first 100 ms stretch, within the 0.4 s window in which the

@@ -1,0 +1,117 @@
+"""Live capture logic, with a fake sounddevice (no sound card needed)."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from audio.errors import AudioInputError
+from audio.mic_source import MicSource, find_device, list_input_devices
+
+
+class FakeStream:
+    def __init__(self, sd, device, channels, samplerate, dtype, blocksize, callback):
+        self.sd, self.device, self.rate, self.blocksize, self.callback = sd, device, samplerate, blocksize, callback
+        sd.streams.append(self)
+
+    def start(self):
+        self.started = True
+
+    def stop(self):
+        self.started = False
+
+    def close(self):
+        self.closed = True
+
+    def push(self, seconds: float, value: float = 0.1, overflow: bool = False):
+        n = int(self.rate * seconds)
+        status = type("S", (), {"input_overflow": overflow, "__bool__": lambda s: overflow})()
+        for start in range(0, n, self.blocksize):
+            k = min(self.blocksize, n - start)
+            self.callback(np.full((k, 1), value, np.float32), k, None, status)
+
+
+class FakeSD:
+    class default:
+        device = (1, 0)
+
+    def __init__(self, devices):
+        self._devices = devices
+        self.streams = []
+
+    def query_devices(self):
+        return self._devices
+
+    def query_hostapis(self):
+        return [{"name": "ALSA"}]
+
+    def InputStream(self, **kw):
+        return FakeStream(self, **kw)
+
+
+def dev(name, inputs=1, rate=48000):
+    return {"name": name, "hostapi": 0, "max_input_channels": inputs, "default_samplerate": rate}
+
+
+SD = FakeSD([dev("Speakers", 0), dev("USB Headset Mic"), dev("Monitor of Built-in", 2, 44100)])
+
+
+def test_devices_are_listed_and_found_by_index_name_or_default():
+    assert [d.index for d in list_input_devices(SD)] == [1, 2]
+    assert find_device(None, SD).index == 1
+    assert find_device("2", SD).name == "Monitor of Built-in"
+    assert find_device("headset", SD).index == 1
+    with pytest.raises(AudioInputError, match="no input device matches"):
+        find_device("bluetooth", SD)
+    with pytest.raises(AudioInputError, match="index 0"):
+        find_device(0, SD)   # an output-only device
+    with pytest.raises(AudioInputError, match="no audio input devices"):
+        find_device(None, FakeSD([dev("Speakers", 0)]))
+
+
+def test_ambiguous_names_are_refused():
+    sd = FakeSD([dev("Mic A"), dev("Mic B")])
+    with pytest.raises(AudioInputError, match="several"):
+        find_device("mic", sd)
+
+
+def test_callback_never_blocks_and_counts_drops():
+    sd = FakeSD([dev("Mic", 1, 16000)])
+    src = MicSource("Mic", sd=sd, queue_seconds=0.1, block_ms=20)   # room for 5 blocks
+    cap = src.captures[0]
+    cap.open(sd)
+    stream = sd.streams[0]
+    done = threading.Event()
+    threading.Thread(target=lambda: (stream.push(1.0, overflow=True), done.set())).start()
+    assert done.wait(2.0), "the callback blocked on a full queue"
+    assert cap.queue.qsize() == 5
+    assert cap.dropped_samples == 16000 - 5 * 320
+    assert cap.overflows == 50
+    assert src.stats()["frames_dropped"] == 45
+    assert src.stats()["input_overflows"] == 50
+
+
+def test_two_inputs_are_resampled_to_16k_and_interleaved():
+    sd = FakeSD([dev("Headset", 1, 48000), dev("Loopback", 1, 44100)])
+    src = MicSource("Headset", "Loopback", sd=sd, queue_seconds=2.0)
+    got = []
+
+    def consume():
+        for block in src.blocks():
+            got.append(block)
+            if sum(b.shape[1] for b in got) >= 16000:
+                src.stop()
+
+    t = threading.Thread(target=consume)
+    t.start()
+    while len(sd.streams) < 2:
+        pass
+    sd.streams[0].push(1.1, 0.1)
+    sd.streams[1].push(1.1, -0.1)
+    t.join(5)
+    assert not t.is_alive()
+    data = np.concatenate(got, axis=1)
+    assert data.shape[0] == 2 and data.shape[1] >= 16000
+    assert np.allclose(data[0, 1000:15000], 0.1, atol=0.01)
+    assert np.allclose(data[1, 1000:15000], -0.1, atol=0.01)
+    assert all(s.closed for s in sd.streams)
