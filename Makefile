@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.calmline-installed
-DEMO_CALL := fixtures/escalation.wav
+DEMO_CALL := fixtures/escalation.flac
 
 .PHONY: demo test setup fixtures bench clean
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml scripts/install-system-deps
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/calmline replay $(DEMO_CALL)
+	$(BIN)/calmline replay $(DEMO_CALL) --transcript
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -11,12 +10,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from audio.channels import map_channels, parse_mapping
+from audio.errors import AudioDecodeError
 from audio.file_source import FileSource
 from monitor.config import load_config
 from monitor.event_bus import EventBus
 from monitor.pipeline import CallInfo, CallPipeline
-from monitor.report_console import print_summary
+from monitor.report_console import print_summary, print_transcript
 from monitor.sinks import JsonlSink
+from monitor.transcription import transcription_stage
 
 
 def replay_command(
@@ -38,13 +39,26 @@ def replay_command(
         None, "--call-id", help="Call id stamped on events (default: the file's name)."),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Progress bar on stderr (only on a terminal)."),
+    language: Optional[str] = typer.Option(
+        None, "--language", help="auto | en | ru | bg | ro  (auto: detected once per speaker)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", metavar="NAME|DIR", help="Whisper model: 'base' (bundled, default), "
+        "a faster-whisper model name already on this machine, or a model directory."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | auto"),
+    compute_type: Optional[str] = typer.Option(
+        None, "--compute-type", help="CTranslate2 compute type (auto = int8 on cpu)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model (0 = automatic)."),
+    transcript: bool = typer.Option(False, "--transcript", help="Print the transcript after the summary."),
 ) -> None:
     """Run a recorded call through the monitor and print a summary.
 
     Replay is deterministic: the same file gives the same events, apart from the
     wall-clock field.
     """
-    overrides = {"audio": {"channels": channels}}
+    overrides = {"audio": {"channels": channels},
+                 "transcription": {"language": language},
+                 "model": {"name": model, "device": device, "compute_type": compute_type,
+                           "threads": threads}}
     if channels is not None:
         parse_mapping(channels)
     cfg = load_config(config, overrides)
@@ -54,11 +68,21 @@ def replay_command(
     sink = JsonlSink(events) if events else None
     if sink is not None:
         bus.subscribe(sink)
+    lines: list = []
+    if transcript:
+        bus.subscribe(lambda e: lines.append(e) if e.type == "utterance" else None)
+    final: dict = {}    # the summary event's fields, also when decoding fails part-way
+    bus.subscribe(lambda e: final.update(e.data) if e.type == "summary" else None)
     info = CallInfo(str(path), source.info.input_rate, source.info.channels, cmap)
-    pipeline = CallPipeline(cfg, bus, info)
     err = Console(stderr=True)
+    stages = []
+    if transcribe:
+        stages.append(transcription_stage(cfg, bus, cmap.speakers, live=realtime,
+                                          say=lambda m: err.print(f"[dim]{m}[/dim]")))
+    pipeline = CallPipeline(cfg, bus, info, stages)
     out = err if events == "-" else Console()
     show = progress and err.is_terminal
+    title = f"{path.name}: {', '.join(cmap.speakers)}"
     try:
         if show:
             with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
@@ -69,9 +93,13 @@ def replay_command(
                                        on_block=lambda t: bar.update(task, completed=t))
         else:
             summary = pipeline.run(source, realtime=realtime)
+    except AudioDecodeError:
+        # The call was closed and summarised up to the failure: show that part
+        # (marked incomplete), then let the CLI report the error and exit 2.
+        if final.get("duration"):
+            print_summary(final, out, title)
+        raise
     finally:
         if sink is not None:
             sink.close()
-    print_summary(summary, out, f"{path.name}: {', '.join(cmap.speakers)}")
-    if summary["duration"] == 0:
-        sys.exit(0)
+    print_summary(summary, out, title)

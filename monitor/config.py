@@ -23,11 +23,12 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from audio.channels import parse_mapping
+from audio.endpointing import EndpointParams
 from audio.errors import AudioInputError
 from audio.frontend import FrontEndParams
 from audio.level import LevelParams
@@ -35,6 +36,7 @@ from audio.raised_voice import RaisedVoiceParams
 from audio.turns import TurnParams
 from audio.vad import VadParams
 from monitor.errors import CalmlineError
+from monitor.transcription import TranscriptionParams
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,6 +60,20 @@ class AudioSection(BaseModel):
         return value
 
 
+class ModelSection(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field("base", description="'base' (bundled), a faster-whisper model name or a directory")
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str = Field("auto", description="auto = int8 on cpu, float16 on cuda")
+    threads: int = Field(0, ge=0, le=256, description="CPU threads; 0 = automatic")
+
+    @property
+    def resolved_compute_type(self) -> str:
+        if self.compute_type != "auto":
+            return self.compute_type
+        return "int8" if self.device == "cpu" else "default"
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     audio: AudioSection = AudioSection()
@@ -65,6 +81,9 @@ class Config(BaseModel):
     level: LevelParams = LevelParams()
     raised_voice: RaisedVoiceParams = RaisedVoiceParams()
     turns: TurnParams = TurnParams()
+    endpointing: EndpointParams = EndpointParams()
+    transcription: TranscriptionParams = TranscriptionParams()
+    model: ModelSection = ModelSection()
 
     @property
     def frontend(self) -> FrontEndParams:

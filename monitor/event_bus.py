@@ -30,6 +30,10 @@ class EventBus:
     def subscribe(self, sink: Sink) -> None:
         self._sinks.append(sink)
 
+    def mark_start(self) -> None:
+        """The stream starts now: ``wall`` counts from here."""
+        self._t0 = self._clock()
+
     def wall(self) -> float:
         """Seconds since the stream started, by the monotonic clock."""
         return self._clock() - self._t0

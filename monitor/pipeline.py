@@ -73,6 +73,7 @@ class CallPipeline:
         ``stop`` ends the call early and cleanly (Ctrl-C in live mode).
         """
         info = self.info
+        self.bus.mark_start()
         self.bus.emit("call_start", 0.0, source=info.source, sample_rate=SAMPLE_RATE,
                       input_rate=info.input_rate, channels=info.input_channels,
                       speakers=list(info.channel_map.speakers))

@@ -19,9 +19,15 @@ def print_summary(summary: dict[str, Any], console: Console, title: str) -> None
     table.add_column("speech", justify="right")
     table.add_column("raised voice", justify="right")
     table.add_column("talked over other", justify="right")
+    tr = summary.get("transcription")
+    if tr:
+        table.add_column("words", justify="right")
     for name, s in summary["speakers"].items():
         raised = f"{s['raised_voice_s']:.1f} s ({s['raised_voice_count']}x)" if s["raised_voice_count"] else "-"
-        table.add_row(name, f"{s['speech_s']:.1f} s", raised, str(s["overlaps_started"]) or "-")
+        row = [name, f"{s['speech_s']:.1f} s", raised, str(s["overlaps_started"])]
+        if tr:
+            row.append(str(s["words"]))
+        table.add_row(*row)
     console.print(table)
     lines = [
         f"duration {_mmss(summary['duration'])} ({summary['duration']:.1f} s)",
@@ -35,7 +41,29 @@ def print_summary(summary: dict[str, Any], console: Console, title: str) -> None
         if summary.get(key):
             lines.append(f"{label} {summary[key]}")
     console.print(" · ".join(lines))
+    if tr:
+        parts = [f"transcription: {tr['utterances']} utterances",
+                 f"real-time factor {tr['real_time_factor']:.2f}"]
+        if "lag_s" in tr:
+            parts.append(f"lag p50 {tr['lag_s']['p50']:.2f} s, p95 {tr['lag_s']['p95']:.2f} s")
+        for key in ("merged", "skipped", "blips_dropped", "long_turns_split"):
+            if tr.get(key):
+                parts.append(f"{key.replace('_', ' ')} {tr[key]}")
+        rejected = sum(tr.get("rejected", {}).values())
+        if rejected:
+            parts.append(f"rejected {rejected} ({', '.join(f'{k} {v}' for k, v in tr['rejected'].items())})")
+        console.print(" · ".join(parts))
     if "note" in summary:
         console.print(f"[dim]{summary['note']}[/dim]")
     if not summary.get("complete", True):
         console.print("[bold red]incomplete:[/bold red] the audio could not be read to the end")
+
+
+def print_transcript(utterances: list, console: Console) -> None:
+    """One line per utterance, in audio order: time, speaker, words."""
+    if not utterances:
+        console.print("[dim](no speech was transcribed)[/dim]")
+        return
+    for e in sorted(utterances, key=lambda e: (e.t, e.seq)):
+        console.print(f"[dim]{_mmss(e.t)}[/dim] [bold]{e.speaker:>8}[/bold]  {e['text']}",
+                      highlight=False)

@@ -23,6 +23,7 @@ class SummaryBuilder:
         self.overlaps: list[dict[str, Any]] = []
         self.silences: list[float] = []
         self.monologues: dict[str, int] = defaultdict(int)
+        self.words: dict[str, int] = defaultdict(int)
         self.error: str | None = None
 
     def __call__(self, event: Event) -> None:
@@ -38,6 +39,8 @@ class SummaryBuilder:
                                   "seconds": event["t_end"] - event.t})
         elif kind == "silence_end":
             self.silences.append(event["t_end"] - event.t)
+        elif kind == "utterance":
+            self.words[event.speaker] += len(event["text"].split())
         elif kind == "monologue":
             self.monologues[event.speaker] += 1
         elif kind == "call_end":
@@ -54,6 +57,7 @@ class SummaryBuilder:
                 "raised_voice_s": r2(sum(self.raised.get(s, []))),
                 "overlaps_started": sum(1 for o in self.overlaps if o["speaker"] == s),
                 "monologues": self.monologues.get(s, 0),
+                "words": self.words.get(s, 0),
             }
             for s in self.speakers
         }

@@ -1,0 +1,155 @@
+"""Utterance endpointing: cut each speaker's speech into utterances for the
+transcriber.
+
+- An utterance opens when voice activity starts (the same start rule as the VAD)
+  and carries ``preroll_ms`` (300 ms) of audio from before that start, so the
+  first consonant is not clipped.
+- It closes after ``end_silence_ms`` (500 ms) without a voiced frame, keeping
+  ``tail_ms`` of audio after the last voiced frame.
+- A turn longer than ``max_s`` (15 s) is split at the quietest 20 ms frame in the
+  last ``split_search_s`` before the limit, and goes on as a new utterance.
+- Speech shorter than ``min_speech_ms`` (250 ms: a click, a breath, "mm") is
+  dropped and counted, never sent to the model.
+
+``t`` and ``t_end`` of an utterance are the speech itself (first and last voiced
+frame); ``samples`` include the pre-roll and tail.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+import numpy as np
+
+from audio.frames import FRAME_SAMPLES, FRAME_SECONDS
+from audio.vad import ENDED, STARTED, VadParams, VoiceActivity
+
+
+@dataclass(frozen=True)
+class EndpointParams:
+    preroll_ms: int = 300
+    end_silence_ms: int = 500
+    tail_ms: int = 200
+    max_s: float = 15.0
+    split_search_s: float = 3.0
+    min_speech_ms: int = 250
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.preroll_ms <= 2000 and 0 <= self.tail_ms <= 2000):
+            raise ValueError("endpointing preroll_ms and tail_ms must be between 0 and 2000")
+        if not 100 <= self.end_silence_ms <= 5000:
+            raise ValueError("endpointing end_silence_ms must be between 100 and 5000")
+        if not 2.0 <= self.max_s <= 29.0:
+            raise ValueError("endpointing max_s must be between 2 and 29 (Whisper sees 30 s)")
+        if not 0.2 <= self.split_search_s < self.max_s:
+            raise ValueError("endpointing split_search_s must be at least 0.2 and under max_s")
+        if not 0 <= self.min_speech_ms <= 5000:
+            raise ValueError("endpointing min_speech_ms must be between 0 and 5000")
+
+
+def _frames(ms: float) -> int:
+    return int(round(ms / 1000 / FRAME_SECONDS))
+
+
+class Utterance(NamedTuple):
+    speaker: str
+    t: float                 # first voiced frame
+    t_end: float             # end of the last voiced frame
+    samples: np.ndarray      # float32, 16 kHz, with pre-roll and tail
+    split: bool = False      # True when cut at max_s (the turn goes on)
+
+
+class Endpointer:
+    """One speaker's endpointer; feed it every frame with its raw VAD decision."""
+
+    def __init__(self, speaker: str, params: EndpointParams, vad: VadParams) -> None:
+        self.speaker = speaker
+        self.p = params
+        self._va = VoiceActivity(replace(vad, hangover_ms=params.end_silence_ms))
+        self._preroll = _frames(params.preroll_ms)
+        self._tail = _frames(params.tail_ms)
+        self._max = _frames(params.max_s * 1000)
+        self._search = _frames(params.split_search_s * 1000)
+        self._min = _frames(params.min_speech_ms)
+        self._ring: deque[tuple[int, np.ndarray]] = deque(maxlen=self._preroll + vad.start_window + 1)
+        self._cur: list[np.ndarray] = []
+        self._cur_first = 0          # frame index of _cur[0]
+        self._speech_first = 0       # first voiced frame of the current utterance
+        self.dropped_blips = 0
+        self.splits = 0
+
+    @property
+    def collecting(self) -> bool:
+        return bool(self._cur)
+
+    def current(self) -> Utterance | None:
+        """The utterance still being spoken, so far (for partial transcripts)."""
+        if not self._cur:
+            return None
+        last = max(self._va.last_voiced, self._speech_first)
+        return Utterance(self.speaker, self._speech_first * FRAME_SECONDS,
+                         (last + 1) * FRAME_SECONDS, _to_float(self._cur))
+
+    def feed(self, pcm: np.ndarray, voiced: list[bool], first_frame: int) -> list[Utterance]:
+        """``pcm``: this speaker's int16 block; ``voiced``: raw VAD per frame."""
+        out: list[Utterance] = []
+        frames = pcm.reshape(-1, FRAME_SAMPLES)
+        va = self._va
+        for j, v in enumerate(voiced):
+            i = first_frame + j
+            x = frames[j]
+            self._ring.append((i, x))
+            change = va.step(i, v)
+            if change == STARTED:
+                self._speech_first = va.start_frame
+                first = va.start_frame - self._preroll
+                kept = [(k, f) for k, f in self._ring if k >= first]
+                self._cur = [f for _, f in kept]
+                self._cur_first = kept[0][0]
+                continue
+            if not self._cur:
+                continue
+            self._cur.append(x)
+            if change == ENDED:
+                end = min(va.last_voiced + 1 + self._tail, i + 1)
+                self._cur = self._cur[:end - self._cur_first]
+                out += self._close(va.last_voiced)
+            elif len(self._cur) >= self._max:
+                out.append(self._split(i))
+        return out
+
+    def finish(self) -> list[Utterance]:
+        if not self._cur:
+            return []
+        return self._close(max(self._va.last_voiced, self._speech_first))
+
+    def _close(self, last_voiced: int) -> list[Utterance]:
+        speech = last_voiced + 1 - self._speech_first
+        samples = self._cur
+        self._cur = []
+        if speech < self._min:
+            self.dropped_blips += 1
+            return []
+        return [Utterance(self.speaker, self._speech_first * FRAME_SECONDS,
+                          (last_voiced + 1) * FRAME_SECONDS, _to_float(samples))]
+
+    def _split(self, i: int) -> Utterance:
+        """Cut at the quietest frame near the limit; the rest goes on."""
+        powers = [float(np.mean(f.astype(np.float64) ** 2)) for f in self._cur[-self._search:]]
+        cut = len(self._cur) - self._search + int(np.argmin(powers))
+        cut = min(max(cut, 1), len(self._cur) - 1)   # both parts keep at least a frame
+        head, rest = self._cur[:cut], self._cur[cut:]
+        cut_frame = self._cur_first + cut
+        utt = Utterance(self.speaker, self._speech_first * FRAME_SECONDS,
+                        cut_frame * FRAME_SECONDS, _to_float(head), split=True)
+        self.splits += 1
+        self._cur = rest
+        self._cur_first = cut_frame
+        self._speech_first = cut_frame
+        return utt
+
+
+def _to_float(frames: list[np.ndarray]) -> np.ndarray:
+    return (np.concatenate(frames).astype(np.float32) / 32768.0) if frames else np.zeros(0, np.float32)

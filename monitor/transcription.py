@@ -1,0 +1,316 @@
+"""The transcription stage: endpointed utterances in, ``utterance`` events out.
+
+One engine (one model) serves the call.  Two ways to run it:
+
+- **replay** (``live=False``): each utterance is transcribed as soon as it ends,
+  in the pipeline's own thread.  Nothing is merged or skipped, so the same file
+  always gives the same transcript, and events stay in audio order.
+- **live** (``live=True``, also ``--realtime`` replays): a worker thread owns the
+  model and takes utterances from a bounded queue.  Policy when it falls behind:
+  an utterance waiting behind another of the same speaker is *merged* into it
+  (one model call instead of two, up to ``merge_max_s`` of audio); when the queue
+  is full the *oldest* waiting utterance is *skipped*; partial transcripts are
+  only made when the worker is otherwise idle.  Every merge, skip and rejection
+  is counted in the summary.  Decoding uses beam size 1 and no fallback.
+
+Partial results: while a speaker talks past ``partial_after_s``, the idle worker
+transcribes the growing utterance (at most every ``partial_every_s`` of new
+audio) and emits ``utterance_partial`` with the words two successive hypotheses
+agree on; the final ``utterance`` supersedes them.
+
+Language: fixed when configured; with ``auto`` it is detected per speaker until
+one utterance is recognised with probability >= ``language_confidence``, and
+then fixed for that speaker.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from audio.endpointing import Endpointer, EndpointParams, Utterance
+from audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+from audio.frontend import FrontEnd
+from audio.vad import VadParams
+from monitor.event_bus import EventBus
+from monitor.hallucination import reject_reason
+from monitor.whisper_engine import Engine, Transcript, WhisperEngine
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+LANGUAGES = ("auto", "en", "ru", "bg", "ro")
+_GAP = np.zeros(int(0.2 * SAMPLE_RATE), np.float32)   # between merged utterances
+
+
+@dataclass(frozen=True)
+class TranscriptionParams:
+    language: str = "auto"
+    replay_beam_size: int = 5
+    max_new_tokens: int = 128
+    queue_max: int = 6
+    merge_max_s: float = 25.0
+    partial_after_s: float = 4.0
+    partial_every_s: float = 1.0
+    language_confidence: float = 0.7
+
+    def __post_init__(self) -> None:
+        if self.language not in LANGUAGES:
+            raise ValueError(f"transcription language must be one of {', '.join(LANGUAGES)}")
+        if not 1 <= self.replay_beam_size <= 10:
+            raise ValueError("transcription replay_beam_size must be between 1 and 10")
+        if not 16 <= self.max_new_tokens <= 440:
+            raise ValueError("transcription max_new_tokens must be between 16 and 440")
+        if not 1 <= self.queue_max <= 100:
+            raise ValueError("transcription queue_max must be between 1 and 100")
+        if not 1.0 <= self.merge_max_s <= 29.0:
+            raise ValueError("transcription merge_max_s must be between 1 and 29")
+        if not (1.0 <= self.partial_after_s <= 30 and 0.2 <= self.partial_every_s <= 30):
+            raise ValueError("transcription partial_after_s must be 1..30 and partial_every_s 0.2..30")
+        if not 0.0 <= self.language_confidence <= 1.0:
+            raise ValueError("transcription language_confidence must be between 0 and 1")
+
+
+@dataclass
+class _Item:
+    speaker: str
+    t: float
+    t_end: float
+    samples: np.ndarray
+    parts: int = 1
+    queued_at: float = 0.0
+
+    def merge(self, other: "_Item") -> None:
+        self.samples = np.concatenate([self.samples, _GAP, other.samples])
+        self.t_end = other.t_end
+        self.parts += other.parts
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+@dataclass
+class _Partial:
+    heard_s: float = 0.0               # audio length at the last partial attempt
+    previous: list[str] = field(default_factory=list)
+    emitted: int = 0                   # words of the stable prefix already sent
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"[^\w]", "", word.casefold())
+
+
+class TranscriptionStage:
+    def __init__(self, bus: EventBus, speakers: tuple[str, ...], engine: Engine,
+                 params: TranscriptionParams, endpoint: EndpointParams, vad: VadParams,
+                 *, live: bool) -> None:
+        self.bus = bus
+        self.engine = engine
+        self.p = params
+        self.live = live
+        self.endpointers = [Endpointer(s, endpoint, vad) for s in speakers]
+        self.language: dict[str, str | None] = {
+            s: (None if params.language == "auto" else params.language) for s in speakers}
+        self.beam = 1 if live else params.replay_beam_size
+        # counters
+        self.utterances = 0
+        self.merged = 0
+        self.skipped = 0
+        self.rejected: dict[str, int] = {}
+        self.partials = 0
+        self.partials_skipped = 0
+        self.asr_seconds = 0.0
+        self.lags: list[float] = []
+        self.backlog_max = 0
+        self.audio_seconds = 0.0
+        # live worker
+        self._queue: deque[_Item] = deque()
+        self._cv = threading.Condition()
+        self._partials = {s: _Partial() for s in speakers}
+        self._closing = False
+        self._worker: threading.Thread | None = None
+        if live:
+            self._worker = threading.Thread(target=self._work, name="transcriber", daemon=True)
+            self._worker.start()
+
+    # --- the pipeline side ---------------------------------------------------
+    def process(self, pcm: np.ndarray, frontend: FrontEnd) -> None:
+        n = pcm.shape[1] // FRAME_SAMPLES
+        first = frontend.frame - n
+        for k, ep in enumerate(self.endpointers):
+            if self.live:
+                with self._cv:
+                    utts = ep.feed(pcm[k], frontend.tracks[k].voiced, first)
+            else:
+                utts = ep.feed(pcm[k], frontend.tracks[k].voiced, first)
+            for utt in utts:
+                self._submit(utt)
+        if self.live:
+            with self._cv:
+                self._cv.notify()
+
+    def finish(self, frontend: FrontEnd) -> None:
+        self.audio_seconds = frontend.t
+        for ep in self.endpointers:
+            if self.live:
+                with self._cv:
+                    utts = ep.finish()
+            else:
+                utts = ep.finish()
+            for utt in utts:
+                self._submit(utt)
+        if self._worker is not None:
+            with self._cv:
+                self._closing = True
+                self._cv.notify()
+            self._worker.join()
+
+    def stats(self) -> dict[str, Any]:
+        audio_s = max(1e-9, self.audio_seconds)
+        out: dict[str, Any] = {
+            "transcription": {
+                "mode": "live" if self.live else "replay",
+                "utterances": self.utterances,
+                "merged": self.merged,
+                "skipped": self.skipped,
+                "rejected": dict(sorted(self.rejected.items())),
+                "blips_dropped": sum(ep.dropped_blips for ep in self.endpointers),
+                "long_turns_split": sum(ep.splits for ep in self.endpointers),
+                "partials": self.partials,
+                "partials_skipped": self.partials_skipped,
+                "backlog_max": self.backlog_max,
+                "asr_seconds": round(self.asr_seconds, 3),
+                "real_time_factor": round(self.asr_seconds / audio_s, 4),
+                "languages": {s: lang for s, lang in self.language.items()},
+            }
+        }
+        if self.lags:
+            lags = np.array(self.lags)
+            out["transcription"]["lag_s"] = {
+                "p50": round(float(np.percentile(lags, 50)), 3),
+                "p95": round(float(np.percentile(lags, 95)), 3),
+                "max": round(float(lags.max()), 3),
+            }
+        return out
+
+    # --- internals -----------------------------------------------------------
+    def _submit(self, utt: Utterance) -> None:
+        item = _Item(utt.speaker, utt.t, utt.t_end, utt.samples, queued_at=time.monotonic())
+        if not self.live:
+            self._run(item)
+            return
+        with self._cv:
+            if (item.seconds >= self.p.partial_after_s + self.p.partial_every_s
+                    and self._partials[item.speaker].emitted == 0):
+                self.partials_skipped += 1      # a long turn went by without a partial
+            waiting = [q for q in self._queue if q.speaker == item.speaker]
+            if waiting and waiting[-1].seconds + item.seconds + 0.2 <= self.p.merge_max_s:
+                waiting[-1].merge(item)
+                self.merged += 1
+            else:
+                if len(self._queue) >= self.p.queue_max:
+                    self._queue.popleft()
+                    self.skipped += 1
+                self._queue.append(item)
+            self.backlog_max = max(self.backlog_max, len(self._queue))
+            self._cv.notify()
+
+    def _transcribe(self, speaker: str, samples: np.ndarray) -> Transcript:
+        started = time.perf_counter()
+        tr = self.engine.transcribe(samples, self.language[speaker], self.beam)
+        self.asr_seconds += time.perf_counter() - started
+        return tr
+
+    def _run(self, item: _Item) -> None:
+        tr = self._transcribe(item.speaker, item.samples)
+        reason = reject_reason(tr.text, avg_logprob=tr.avg_logprob, no_speech_prob=tr.no_speech_prob,
+                               compression_ratio=tr.compression_ratio, language=tr.language)
+        if reason is not None:
+            code = reason.split(":", 1)[0]
+            self.rejected[code] = self.rejected.get(code, 0) + 1
+            return
+        if self.language[item.speaker] is None and tr.language_probability >= self.p.language_confidence:
+            self.language[item.speaker] = tr.language
+        extra: dict[str, Any] = {}
+        if item.parts > 1:
+            extra["parts"] = item.parts
+        event = self.bus.emit("utterance", item.t, item.speaker, t_end=item.t_end, text=tr.text,
+                              language=tr.language, avg_logprob=round(tr.avg_logprob, 3),
+                              no_speech_prob=round(tr.no_speech_prob, 3), **extra)
+        self.utterances += 1
+        if self.live:
+            self.lags.append(event.wall - item.t_end)
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closing:
+                    due = self._partial_due()
+                    if due is not None:
+                        break
+                    self._cv.wait(timeout=0.1)
+                else:
+                    due = None
+                if not self._queue and self._closing:
+                    return
+                item = self._queue.popleft() if self._queue else None
+            if item is not None:
+                self._run(item)
+                self._partials[item.speaker] = _Partial()
+            elif due is not None:
+                self._run_partial(due)
+
+    def _partial_due(self) -> Utterance | None:
+        """A growing utterance worth a partial transcript (called under the lock)."""
+        for ep in self.endpointers:
+            cur = ep.current()
+            if cur is None:
+                continue
+            heard = len(cur.samples) / SAMPLE_RATE
+            state = self._partials[ep.speaker]
+            if heard >= self.p.partial_after_s and heard - state.heard_s >= self.p.partial_every_s:
+                state.heard_s = heard
+                return cur
+        return None
+
+    def _run_partial(self, cur: Utterance) -> None:
+        tr = self._transcribe(cur.speaker, cur.samples)
+        if reject_reason(tr.text, avg_logprob=tr.avg_logprob, no_speech_prob=tr.no_speech_prob,
+                         compression_ratio=tr.compression_ratio, language=tr.language):
+            return
+        state = self._partials[cur.speaker]
+        words = _words(tr.text)
+        stable = 0
+        for a, b in zip(state.previous, words):
+            if _norm(a) != _norm(b):
+                break
+            stable += 1
+        state.previous = words
+        if stable > state.emitted:
+            state.emitted = stable
+            self.partials += 1
+            self.bus.emit("utterance_partial", cur.t, cur.speaker, t_end=cur.t_end,
+                          text=" ".join(words[:stable]), language=tr.language)
+
+
+def transcription_stage(cfg: "Config", bus: EventBus, speakers: tuple[str, ...], *, live: bool,
+                        say: Callable[[str], None]) -> TranscriptionStage:
+    """Load the configured model and build the stage for one call."""
+    from monitor.model import load_whisper
+
+    m = cfg.model
+    model = load_whisper(m.name, m.device, m.resolved_compute_type, m.threads, say=say)
+    engine = WhisperEngine(model, cfg.transcription.max_new_tokens)
+    return TranscriptionStage(bus, speakers, engine, cfg.transcription, cfg.endpointing,
+                              cfg.vad, live=live)

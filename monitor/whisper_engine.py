@@ -1,0 +1,64 @@
+"""The speech-to-text engine: one faster-whisper model and the decoding rules
+that make it safe for live use.
+
+- Previous-text conditioning is always off (no hallucinated continuations).
+- Output length is bounded (``max_new_tokens``).
+- Live and realtime use beam size 1 and no temperature fallback, so one call
+  costs about one encoder pass plus greedy decoding, whatever the audio.
+- Voice activity is not re-run inside the model: utterances come endpointed.
+- faster-whisper's own no-speech skipping is off; the hallucination filter
+  (``monitor/hallucination.py``) decides, and what it rejects is counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    language_probability: float
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+
+
+class Engine(Protocol):
+    def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int) -> Transcript: ...
+
+
+class WhisperEngine:
+    def __init__(self, model: Any, max_new_tokens: int = 128) -> None:
+        self.model = model
+        self.max_new_tokens = max_new_tokens
+
+    def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int) -> Transcript:
+        segments, info = self.model.transcribe(
+            samples,
+            language=language,
+            beam_size=beam_size,
+            best_of=1,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            without_timestamps=True,
+            max_new_tokens=self.max_new_tokens,
+            no_speech_threshold=None,
+            log_prob_threshold=None,
+            compression_ratio_threshold=None,
+        )
+        segs = list(segments)
+        text = " ".join(s.text.strip() for s in segs).strip()
+        if segs:
+            weights = [max(1, len(s.tokens)) for s in segs]
+            avg = float(np.average([s.avg_logprob for s in segs], weights=weights))
+            nsp = float(max(s.no_speech_prob for s in segs))
+            cr = float(max(s.compression_ratio for s in segs))
+        else:
+            avg, nsp, cr = -10.0, 1.0, 0.0
+        return Transcript(text, info.language, float(info.language_probability), avg, nsp, cr)
