@@ -220,8 +220,7 @@ class TranscriptionStage:
                 self.merged += 1
             else:
                 if len(self._queue) >= self.p.queue_max:
-                    self._queue.popleft()
-                    self.skipped += 1
+                    self.skipped += self._queue.popleft().parts
                 self._queue.append(item)
             self.backlog_max = max(self.backlog_max, len(self._queue))
             self._cv.notify()

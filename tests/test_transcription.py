@@ -1,0 +1,130 @@
+"""The transcription stage with fake engines: policy, counting, language, filter."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from audio.channels import map_channels
+from audio.endpointing import EndpointParams, Utterance
+from audio.vad import VadParams
+from monitor.config import load_config
+from monitor.event_bus import EventBus
+from monitor.pipeline import CallInfo, CallPipeline
+from monitor.transcription import TranscriptionParams, TranscriptionStage
+from monitor.whisper_engine import Transcript
+from tests.signals import track
+
+
+class FakeEngine:
+    def __init__(self, delay=0.0, text="hello there", language="en", prob=0.95):
+        self.delay, self.text, self.lang, self.prob = delay, text, language, prob
+        self.calls = []
+
+    def transcribe(self, samples, language, beam_size):
+        self.calls.append((len(samples), language, beam_size))
+        if self.delay:
+            time.sleep(self.delay)
+        text = self.text(len(self.calls)) if callable(self.text) else self.text
+        return Transcript(text, language or self.lang, self.prob, -0.3, 0.05, 1.2)
+
+
+class ArraySource:
+    def __init__(self, data, block=8000):
+        self.data, self.block = data, block
+
+    def blocks(self):
+        for start in range(0, self.data.shape[1], self.block):
+            yield self.data[:, start:start + self.block]
+
+
+def replay(channels, engine, *, live=False, params=TranscriptionParams()):
+    data = np.stack(channels)
+    cmap = map_channels(data.shape[0], None)
+    bus = EventBus("test")
+    events = []
+    bus.subscribe(events.append)
+    cfg = load_config()
+    stage = TranscriptionStage(bus, cmap.speakers, engine, params, EndpointParams(), VadParams(), live=live)
+    pipeline = CallPipeline(cfg, bus, CallInfo("test", 16000, data.shape[0], cmap), [stage])
+    summary = pipeline.run(ArraySource(data))
+    return events, summary["transcription"], stage
+
+
+def turns(n, seconds=1.0, gap=0.8):
+    parts = []
+    for _ in range(n):
+        parts += [("voice", seconds, -30), ("gap", gap)]
+    return track(*parts)
+
+
+def test_replay_transcribes_every_utterance_in_order_with_beam_5():
+    engine = FakeEngine(text=lambda k: f"utterance {k}")
+    events, stats, _ = replay([turns(5)], engine)
+    utts = [e for e in events if e.type == "utterance"]
+    assert [e["text"] for e in utts] == [f"utterance {k}" for k in range(1, 6)]
+    assert all(call[2] == 5 for call in engine.calls)
+    assert stats["utterances"] == 5 and stats["merged"] == 0 and stats["skipped"] == 0
+    # each utterance event comes after the speech it transcribes has ended
+    ends = {e.t: e for e in events if e.type == "speech_end"}
+    for u in utts:
+        assert u.seq > ends[u.t].seq
+
+
+@pytest.mark.parametrize("merge_max_s, expect", [(25.0, "merged"), (1.0, "skipped")])
+def test_live_backlog_is_bounded_and_every_utterance_is_accounted_for(merge_max_s, expect):
+    # audio arrives far faster than this engine works: the worker falls behind
+    engine = FakeEngine(delay=0.25)
+    params = TranscriptionParams(queue_max=2, merge_max_s=merge_max_s)
+    events, stats, stage = replay([turns(12), turns(12)], engine, live=True, params=params)
+    utts = [e for e in events if e.type == "utterance"]
+    emitted_parts = sum(e.get("parts", 1) for e in utts)
+    assert stats["backlog_max"] <= 2
+    assert stats[expect] > 0
+    assert emitted_parts + stats["skipped"] == 24               # nothing lost silently
+    assert all(call[2] == 1 for call in engine.calls)          # beam 1 live
+
+
+def test_merges_never_exceed_the_limit():
+    engine = FakeEngine(delay=0.2)
+    params = TranscriptionParams(queue_max=50, merge_max_s=3.0)
+    _, stats, _ = replay([turns(10)], engine, live=True, params=params)
+    assert stats["merged"] > 0
+    assert max(n for n, _, _ in engine.calls) <= 3.0 * 16000
+
+
+def test_auto_language_is_fixed_after_a_confident_utterance():
+    engine = FakeEngine(language="ru", prob=0.93)
+    replay([turns(3)], engine)
+    assert [c[1] for c in engine.calls] == [None, "ru", "ru"]
+
+
+def test_unconfident_detection_is_not_fixed_and_fixed_language_is_passed():
+    engine = FakeEngine(language="bg", prob=0.4)
+    replay([turns(2)], engine)
+    assert [c[1] for c in engine.calls] == [None, None]
+    engine = FakeEngine()
+    replay([turns(2)], engine, params=TranscriptionParams(language="ro"))
+    assert [c[1] for c in engine.calls] == ["ro", "ro"]
+
+
+def test_hallucinations_are_rejected_and_counted():
+    engine = FakeEngine(text=lambda k: "Thanks for watching!" if k == 2 else "real words here")
+    events, stats, _ = replay([turns(3)], engine)
+    assert [e["text"] for e in events if e.type == "utterance"] == ["real words here"] * 2
+    assert stats["rejected"] == {"known_phrase": 1}
+
+
+def test_partials_carry_the_prefix_two_hypotheses_agree_on():
+    engine = FakeEngine(text=lambda k: ["I want to", "I want to speak to", "I want to speak to your manager"][k - 1])
+    bus = EventBus("test")
+    events = []
+    bus.subscribe(events.append)
+    stage = TranscriptionStage(bus, ("customer",), engine, TranscriptionParams(), EndpointParams(),
+                               VadParams(), live=False)
+    cur = Utterance("customer", 1.0, 5.5, np.zeros(16000 * 5, np.float32))
+    for _ in range(3):
+        stage._run_partial(cur)
+    texts = [e["text"] for e in events if e.type == "utterance_partial"]
+    assert texts == ["I want to", "I want to speak to"]
