@@ -59,6 +59,9 @@ class FileSource:
             raise AudioInputError(f"{self.path}: contains no audio stream")
         self._stream = streams[0]
         ctx = self._stream.codec_context
+        if ctx is None:     # PyAV gives no codec context when FFmpeg has no decoder for it
+            self._container.close()
+            raise AudioInputError(f"{self.path}: the audio codec is not supported (no decoder)")
         channels = ctx.channels if getattr(ctx, "channels", 0) else len(self._stream.layout.channels)
         if not ctx.sample_rate or not channels:
             self._container.close()
@@ -82,12 +85,16 @@ class FileSource:
         resampler: av.AudioResampler | None = None
         pending: list[np.ndarray] = []
         pending_n = 0
+        self._failure: str | None = None
         try:
             for frame in self._decode():
                 if resampler is None:
                     resampler = av.AudioResampler(format="fltp", layout=frame.layout,
                                                   rate=SAMPLE_RATE)
-                for out in resampler.resample(frame):
+                outs = self._resample(resampler, frame)
+                if outs is None:
+                    break
+                for out in outs:
                     arr = out.to_ndarray()
                     if arr.shape[0] != channels:
                         raise AudioDecodeError(f"{self.path}: channel count changed mid-stream")
@@ -96,11 +103,18 @@ class FileSource:
                     if pending_n >= self._chunk:
                         yield self._emit(pending)
                         pending, pending_n = [], 0
+            # Also after a decoding error: what was decoded before it is delivered
+            # first, so no audio that could be read is lost.
             if resampler is not None:
-                for out in resampler.resample(None):
+                for out in self._resample(resampler, None) or []:
                     pending.append(out.to_ndarray())
             if pending:
                 yield self._emit(pending)
+            if self._failure is not None:
+                raise AudioDecodeError(f"{self.path}: decoding failed after "
+                                       f"{self.decoded_seconds:.1f} s of audio ({self._failure})")
+            if self.decoded_samples == 0:
+                raise AudioDecodeError(f"{self.path}: contains no audio samples")
         finally:
             self._container.close()
 
@@ -109,15 +123,24 @@ class FileSource:
         self.decoded_samples += block.shape[1]
         return block
 
+    def _resample(self, resampler: av.AudioResampler,
+                  frame: av.AudioFrame | None) -> list[av.AudioFrame] | None:
+        """Resampled frames, or None (noted in ``_failure``) if FFmpeg cannot convert
+        the frame, e.g. an unsupported channel layout or a format change mid-stream."""
+        try:
+            return resampler.resample(frame)
+        except (av.error.FFmpegError, ValueError) as exc:
+            self._failure = self._failure or _reason(exc)
+            return None
+
     def _decode(self) -> Iterator[av.AudioFrame]:
+        """The decoded frames; a decoding error ends them and is noted in ``_failure``."""
         try:
             for packet in self._container.demux(self._stream):
                 for frame in packet.decode():
                     yield frame
         except av.error.FFmpegError as exc:
-            at = self.decoded_seconds
-            raise AudioDecodeError(f"{self.path}: decoding failed after {at:.1f} s of audio "
-                                   f"({_reason(exc)})") from None
+            self._failure = _reason(exc)
 
 
 def _reason(exc: Exception) -> str:
