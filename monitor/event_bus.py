@@ -1,15 +1,19 @@
 """The event bus: stamps each event with the call, a sequence number and the
 wall clock, and hands it to every sink in order.
 
-Stages emit; sinks (JSON lines, the summary, the web page, the hub) subscribe.
-Sinks never reach into stages.  Emission is serialised by a lock, so events from
-the frame thread and the transcriber worker get one gap-free sequence.
+Stages emit; sinks (JSON lines, the summary, the coach, the web page, the hub)
+subscribe.  Sinks never reach into stages.  A sink may itself emit (the coach
+turns an utterance into a trigger and a prompt): the new event is queued and
+delivered to every sink after the current one, so all sinks see one order, the
+order of ``seq``.  Events from the frame thread and the transcriber worker get
+one gap-free sequence; one thread at a time delivers.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Any, Callable
 
 from audio.facts import Fact
@@ -25,7 +29,10 @@ class EventBus:
         self._t0 = clock()
         self._seq = 0
         self._sinks: list[Sink] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()          # guards seq and the queue
+        self._deliver = threading.RLock()      # one delivering thread at a time
+        self._queue: deque[Event] = deque()
+        self._delivering = False
 
     def subscribe(self, sink: Sink) -> None:
         self._sinks.append(sink)
@@ -39,12 +46,22 @@ class EventBus:
         return self._clock() - self._t0
 
     def emit(self, type: str, t: float, speaker: str | None = None, **data: Any) -> Event:
-        with self._lock:
-            event = make_event(type, call_id=self.call_id, seq=self._seq, t=t,
-                               wall=self.wall(), speaker=speaker, **data)
-            self._seq += 1
-            for sink in self._sinks:
-                sink(event)
+        with self._deliver:
+            with self._lock:
+                event = make_event(type, call_id=self.call_id, seq=self._seq, t=t,
+                                   wall=self.wall(), speaker=speaker, **data)
+                self._seq += 1
+                self._queue.append(event)
+            if not self._delivering:        # not called from inside a sink
+                self._delivering = True
+                try:
+                    while self._queue:
+                        queued = self._queue.popleft()
+                        for sink in self._sinks:
+                            sink(queued)
+                finally:
+                    self._delivering = False
+                    self._queue.clear()
         return event
 
     def emit_fact(self, fact: Fact) -> Event:
