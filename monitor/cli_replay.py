@@ -17,7 +17,7 @@ from monitor.event_bus import EventBus
 from monitor.pipeline import CallInfo, CallPipeline
 from monitor.report_console import print_summary, print_transcript
 from monitor.sinks import JsonlSink
-from monitor.transcription import transcription_stage
+from monitor.stages import build_stages
 
 
 def replay_command(
@@ -49,6 +49,9 @@ def replay_command(
         None, "--compute-type", help="CTranslate2 compute type (auto = int8 on cpu)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model (0 = automatic)."),
     transcript: bool = typer.Option(False, "--transcript", help="Print the transcript after the summary."),
+    playbook: Optional[Path] = typer.Option(
+        None, "--playbook", metavar="DIR", help="Your own playbook folder (en.toml, ru.toml, ...); "
+        "languages it lacks use the bundled playbook."),
 ) -> None:
     """Run a recorded call through the monitor and print a summary.
 
@@ -57,6 +60,7 @@ def replay_command(
     """
     overrides = {"audio": {"channels": channels},
                  "transcription": {"language": language},
+                 "coach": {"playbook_dir": str(playbook) if playbook else None},
                  "model": {"name": model, "device": device, "compute_type": compute_type,
                            "threads": threads}}
     if channels is not None:
@@ -75,10 +79,8 @@ def replay_command(
     bus.subscribe(lambda e: final.update(e.data) if e.type == "summary" else None)
     info = CallInfo(str(path), source.info.input_rate, source.info.channels, cmap)
     err = Console(stderr=True)
-    stages = []
-    if transcribe:
-        stages.append(transcription_stage(cfg, bus, cmap.speakers, live=realtime,
-                                          say=lambda m: err.print(f"[dim]{m}[/dim]")))
+    stages = build_stages(cfg, bus, cmap.speakers, transcribe=transcribe, live=realtime,
+                          say=lambda m: err.print(f"[dim]{m}[/dim]"))
     pipeline = CallPipeline(cfg, bus, info, stages)
     out = err if events == "-" else Console()
     show = progress and err.is_terminal

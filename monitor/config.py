@@ -21,7 +21,6 @@ Every key and its default is listed by ``calmline config --defaults``.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -35,6 +34,7 @@ from audio.level import LevelParams
 from audio.raised_voice import RaisedVoiceParams
 from audio.turns import TurnParams
 from audio.vad import VadParams
+from monitor.coach import CoachParams
 from monitor.errors import CalmlineError
 from monitor.transcription import TranscriptionParams
 
@@ -84,6 +84,7 @@ class Config(BaseModel):
     endpointing: EndpointParams = EndpointParams()
     transcription: TranscriptionParams = TranscriptionParams()
     model: ModelSection = ModelSection()
+    coach: CoachParams = CoachParams()
 
     @property
     def frontend(self) -> FrontEndParams:
@@ -95,24 +96,37 @@ class Config(BaseModel):
         return parse_mapping(self.audio.channels) if self.audio.channels else None
 
 
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return str(v)
+
+
+def _toml_table(name: str, items: dict[str, Any], lines: list[str]) -> None:
+    lines.append(f"[{name}]")
+    nested = {}
+    for key, v in items.items():
+        if isinstance(v, dict):
+            nested[key] = v
+        elif v is None:
+            lines.append(f"# {key} = ")
+        else:
+            lines.append(f"{key} = {_toml_value(v)}")
+    lines.append("")
+    for key, v in nested.items():
+        _toml_table(f"{name}.{key}", v, lines)
+
+
 def defaults_toml() -> str:
     """Every setting with its default, as a TOML file."""
-    cfg = Config()
-    lines = []
-    for section in Config.model_fields:
-        value = getattr(cfg, section)
-        items = value.model_dump() if isinstance(value, BaseModel) else asdict(value)
-        lines.append(f"[{section}]")
-        for key, v in items.items():
-            if v is None:
-                lines.append(f"# {key} = ")
-            elif isinstance(v, bool):
-                lines.append(f"{key} = {str(v).lower()}")
-            elif isinstance(v, str):
-                lines.append(f'{key} = "{v}"')
-            else:
-                lines.append(f"{key} = {v}")
-        lines.append("")
+    dumped = Config().model_dump()
+    lines: list[str] = []
+    for section, items in dumped.items():
+        _toml_table(section, items, lines)
     return "\n".join(lines)
 
 

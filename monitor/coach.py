@@ -1,0 +1,330 @@
+"""The coach: reads the call's events, emits triggers, escalation state and prompts.
+
+It is a sink on the event bus (and a pipeline stage, for the end of the call):
+
+- ``utterance`` / ``utterance_partial`` -> phrase ``trigger`` events (the playbook
+  of the utterance's language; a trigger found in a partial is not repeated by
+  the final);
+- acoustic events -> cues: the customer's raised voice, the operator's raised
+  voice, the operator talking over the customer, a long silence, a customer
+  monologue;
+- triggers and cues -> the escalation ``state`` (with decay) and candidate
+  prompts, which the :class:`~monitor.prompt_policy.PromptPolicy` lets through
+  or holds back (counted);
+- ``prompt_ack`` (from the operator's screen) -> the per-kind override rate;
+- at the end: the coaching part of the summary (timeline, peak state, the five
+  steps covered, harmful phrases, prompts shown/used/dismissed), an incident
+  record if the call reached ``escalated``, and a recovery nudge for the operator.
+
+Everything is decided on audio time, so a replay gives the same prompts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.escalation import LEVELS, EscalationParams, EscalationState
+from monitor.event_bus import EventBus
+from monitor.events import Event
+from monitor.playbook import LANGUAGES, Playbook, Prompt, load_playbook
+from monitor.prompt_policy import PRIORITY, PolicyParams, PromptPolicy
+from monitor.triggers import TriggerMatcher
+
+HARMFUL = ("calm_down", "deflect", "dont_know", "blame")
+CUSTOMER_HEAT = ("manager_request", "legal_threat", "churn_threat", "abuse", "repeat_contact")
+PACER = {"inhale_s": 4, "exhale_s": 6, "cycles": 3}
+#: the kind of prompt that answers each cue best (others for the cue are fall-backs)
+ANSWER_KIND = {
+    "abuse": "boundary", "legal_threat": "plan", "manager_request": "plan",
+    "churn_threat": "de_escalate", "repeat_contact": "de_escalate",
+    "customer_raised_voice": "de_escalate", "operator_raised_voice": "breathe",
+    "overlap": "listen", "monologue": "listen", "silence": "listen", "no_empathy": "empathy",
+    "calm_down": "technique", "deflect": "technique", "blame": "technique", "dont_know": "technique",
+}
+
+
+class CoachParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    language: str = Field("en", description="language of prompts until the call's own is known")
+    playbook_dir: str | None = None
+    breathe_after_s: float = Field(10.0, ge=0, le=600,
+                                   description="escalated this long -> hold-and-breathe")
+    raised_prompt_s: float = Field(10.0, ge=0, le=600,
+                                   description="customer raised voice this long within 60 s -> de-escalate")
+    escalation: EscalationParams = EscalationParams()
+    policy: PolicyParams = PolicyParams()
+
+
+@dataclass
+class _Cue:
+    name: str            # category or acoustic cue
+    speaker: str | None
+    t: float
+    quote: str = ""
+    db: float | None = None
+
+
+class Coach:
+    def __init__(self, bus: EventBus, params: CoachParams) -> None:
+        self.bus = bus
+        self.p = params
+        self.language = params.language if params.language in LANGUAGES else "en"
+        self._playbooks: dict[str, Playbook] = {}
+        self._matchers: dict[str, TriggerMatcher] = {}
+        self.playbook(self.language)          # a broken playbook fails before the call starts
+        self.state = EscalationState(params.escalation)
+        self.policy = PromptPolicy(params.policy)
+        self.timeline: list[dict[str, Any]] = [{"t": 0.0, "level": "calm"}]
+        self.triggers: list[dict[str, Any]] = []
+        self.prompts: list[dict[str, Any]] = []
+        self._kind_of: dict[str, str] = {}
+        self._fired: set[tuple[str, float, str]] = set()
+        self._raised: list[tuple[float, float]] = []      # customer raised spans (start, end)
+        self._raised_open: float | None = None
+        self._escalated_since: float | None = None
+        self._breathed_at: float | None = None
+        self._last_t = 0.0
+        self._operator_overlaps = 0
+        self.nudges: list[dict[str, Any]] = []
+        self.ended = False
+
+    # --- bus sink --------------------------------------------------------------
+    def __call__(self, e: Event) -> None:
+        kind = e.type
+        t = e.get("t_detected", e.t)
+        if kind in ("utterance", "utterance_partial"):
+            t = e["t_end"]
+        if t > self._last_t:
+            self._last_t = t
+        if kind in ("utterance", "utterance_partial"):
+            self._on_words(e)
+        elif kind == "raised_voice":
+            if e.speaker in ("customer", "call"):
+                self._raised_open = e.t
+                self._cue(_Cue("customer_raised_voice", e.speaker, t, db=e["db_over_baseline"]))
+            else:
+                self._cue(_Cue("operator_raised_voice", e.speaker, t, db=e["db_over_baseline"]))
+        elif kind == "raised_voice_end" and e.speaker in ("customer", "call"):
+            self._raised.append((e.t, e["t_end"]))
+            self._raised_open = None
+        elif kind == "overlap" and e.speaker == "operator":
+            self._operator_overlaps += 1
+            self._cue(_Cue("overlap", "operator", t))
+        elif kind == "silence":
+            self._cue(_Cue("silence", None, t))
+        elif kind == "monologue" and e.speaker == "customer":
+            self._cue(_Cue("monologue", "customer", t))
+        elif kind == "prompt_ack":
+            pid = e["prompt_id"]
+            if pid in self._kind_of and e["action"] in ("used", "dismissed"):
+                self.policy.ack(pid, self._kind_of[pid], e["action"])
+        elif kind == "level":
+            self._tick(t)
+
+    # --- words -------------------------------------------------------------------
+    def playbook(self, language: str) -> Playbook:
+        """The playbook of a language, loaded (and validated) on first use."""
+        if language not in self._playbooks:
+            pb = load_playbook(language, self.p.playbook_dir)
+            self._matchers[language] = TriggerMatcher(pb)
+            self._playbooks[language] = pb
+        return self._playbooks[language]
+
+    def _on_words(self, e: Event) -> None:
+        lang = e["language"] if e["language"] in LANGUAGES else self.language
+        if e.speaker in ("customer", "call") and e["language"] in LANGUAGES:
+            self.language = e["language"]
+        self.playbook(lang)
+        for m in self._matchers[lang].match(e["text"], e.speaker or "call"):
+            key = (e.speaker or "", e.t, m.id)
+            if key in self._fired:
+                continue
+            self._fired.add(key)
+            t = e["t_end"]
+            self.bus.emit("trigger", e.t, e.speaker, category=m.category, id=m.id, text=m.text,
+                          span=list(m.span), partial=e.type == "utterance_partial",
+                          t_detected=t, language=lang)
+            self.triggers.append({"t": e.t, "speaker": e.speaker, "category": m.category,
+                                  "id": m.id, "text": m.text})
+            self._cue(_Cue(m.category, e.speaker, t, quote=m.text), trigger_id=m.id)
+
+    # --- cues -> state and prompts ------------------------------------------------
+    def _cue(self, cue: _Cue, trigger_id: str = "") -> None:
+        changed = self.state.signal(cue.t, cue.name)
+        if changed:
+            self._state_changed(cue.t, changed, cue.name)
+        prompt_cue = self._prompt_cue(cue)
+        if prompt_cue:
+            self._offer(cue.t, prompt_cue, cue)
+        self._tick(cue.t)
+
+    def _prompt_cue(self, cue: _Cue) -> str:
+        """Which playbook cue (if any) this signal should prompt for."""
+        name = cue.name
+        if name in ("abuse", "legal_threat", "manager_request", "churn_threat",
+                    "overlap", "monologue", "operator_raised_voice") or name in HARMFUL:
+            return name
+        if name == "repeat_contact":
+            # the answer is to acknowledge their effort: needless if the operator just did
+            return "" if self._operator_used("empathy", cue.t - 60) else name
+        if name == "silence" and self.state.level != "calm":
+            return "silence"
+        if name == "customer_raised_voice":
+            # only a sustained raised voice: seconds raised within the last minute
+            if self._raised_seconds(cue.t) >= self.p.raised_prompt_s:
+                changed = self.state.signal(cue.t, "sustained_raised_voice")
+                if changed:
+                    self._state_changed(cue.t, changed, "sustained_raised_voice")
+                return "no_empathy" if not self._operator_used("empathy", cue.t - 60) else name
+        return ""
+
+    def _raised_seconds(self, t: float) -> float:
+        spans = list(self._raised)
+        if self._raised_open is not None:
+            spans.append((self._raised_open, t))
+        return sum(max(0.0, min(end, t) - max(start, t - 60.0)) for start, end in spans)
+
+    def _operator_used(self, category: str, since: float) -> bool:
+        return any(x["category"] == category and x["t"] >= since for x in self.triggers)
+
+    def _tick(self, t: float) -> None:
+        changed = self.state.tick(t)
+        if changed:
+            self._state_changed(t, changed, "decay")
+        level = self.state.level
+        if LEVELS.index(level) >= 2:
+            if self._escalated_since is None:
+                self._escalated_since = t
+            hot_for = t - self._escalated_since
+            if hot_for >= self.p.breathe_after_s and (
+                    self._breathed_at is None or t - self._breathed_at >= 120.0):
+                if self._offer(t, "customer_raised_voice", _Cue("escalated", None, t), kind="breathe"):
+                    self._breathed_at = t
+        else:
+            self._escalated_since = None
+
+    def _state_changed(self, t: float, level: str, reason: str) -> None:
+        previous = self.timeline[-1]["level"]
+        self.timeline.append({"t": round(t, 2), "level": level, "reason": reason})
+        self.bus.emit("state", t, level=level, previous=previous, reason=reason,
+                      score=round(self.state.score, 2))
+
+    def _choose(self, cue_name: str, kind: str | None) -> Prompt | None:
+        """The playbook prompt for a cue: of the wanted kind, not yet shown if possible."""
+        everything = self.playbook(self.language).prompts_for(cue_name)
+        want = kind or ANSWER_KIND.get(cue_name)
+        options = [p for p in everything if p.kind == want] or (
+            [] if kind else [p for p in everything if p.kind != "breathe"])
+        if not options:
+            return None
+        used = {p["prompt"] for p in self.prompts}
+        fresh = [p for p in options if p.id not in used]
+        return (fresh or options)[0]
+
+    def _offer(self, t: float, cue_name: str, cue: _Cue, kind: str | None = None) -> bool:
+        prompt = self._choose(cue_name, kind)
+        if prompt is None:
+            return False
+        ok, _ = self.policy.offer(t, prompt.id, prompt.kind)
+        if not ok:
+            return False
+        self._emit_prompt(t, prompt, cue)
+        return True
+
+    def _emit_prompt(self, t: float, prompt: Prompt, cue: _Cue, ttl: float | None = None) -> None:
+        pid = f"{prompt.id}@{t:.2f}"
+        self._kind_of[pid] = prompt.kind
+        why: dict[str, Any] = {"cue": cue.name, "t": round(cue.t, 2)}
+        if cue.speaker:
+            why["speaker"] = cue.speaker
+        if cue.quote:
+            why["quote"] = cue.quote
+        if cue.db is not None:
+            why["db_over_baseline"] = round(cue.db, 1)
+        if cue.name == "escalated":
+            why["state"] = self.state.level
+            why["since"] = round(self._escalated_since or t, 2)
+        extra: dict[str, Any] = {}
+        if prompt.kind == "breathe":
+            extra = {"pacer": dict(PACER), "private": True}
+        ttl_s = ttl if ttl is not None else (
+            PACER["cycles"] * (PACER["inhale_s"] + PACER["exhale_s"]) if prompt.kind == "breathe"
+            else self.p.policy.ttl_s)
+        self.bus.emit("prompt", t, "operator", id=pid, prompt=prompt.id, kind=prompt.kind,
+                      priority=PRIORITY.get(prompt.kind, 0), title=prompt.title,
+                      body=prompt.body, why=why, ttl=ttl_s, language=self.language, **extra)
+        record = {"t": round(t, 2), "id": pid, "prompt": prompt.id, "kind": prompt.kind}
+        (self.nudges if self.ended else self.prompts).append(record)
+
+    # --- as a pipeline stage ----------------------------------------------------------
+    def process(self, pcm: Any, frontend: Any) -> None:
+        """The coach works on events only."""
+
+    def finish(self, frontend: Any) -> None:
+        """End of call (before call_end): the recovery nudge if the call got hot."""
+        if self.ended:
+            return
+        self.ended = True
+        t_end = frontend.t
+        if LEVELS.index(self.state.peak) >= 2:
+            for prompt in self.playbook(self.language).prompts_for("after_escalation"):
+                self._emit_prompt(t_end, prompt, _Cue("after_escalation", None, t_end), ttl=60.0)
+
+    def stats(self) -> dict[str, Any]:
+        return {"coach": self.summary()}
+
+    def steps(self) -> dict[str, bool]:
+        op = [x for x in self.triggers if x["speaker"] == "operator"]
+        ids = {x["id"] for x in op}
+        cats = {x["category"] for x in op}
+        return {
+            "listen": self._operator_overlaps == 0,
+            "empathy": any(x["category"] == "empathy" and not x["id"].endswith(".apology") for x in op),
+            "apology": "empathy.apology" in ids,
+            "plan": "plan" in cats,
+            "confirm": bool({"paraphrase.recap", "plan.you_will_hear"} & ids) or "paraphrase" in cats,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        harmful: dict[str, int] = {}
+        for x in self.triggers:
+            if x["speaker"] == "operator" and x["category"] in HARMFUL:
+                harmful[x["category"]] = harmful.get(x["category"], 0) + 1
+        acks = self.policy.acks
+        out: dict[str, Any] = {
+            "escalation_timeline": self.timeline,
+            "peak_state": self.state.peak,
+            "final_state": self.state.level,
+            "steps": self.steps(),
+            "harmful_phrases": harmful,
+            "triggers": len(self.triggers),
+            "prompts": {
+                "shown": len(self.prompts),
+                "after_call": [p["prompt"] for p in self.nudges],
+                "by_kind": dict(sorted(self.policy.shown.items())),
+                "used": sum(c.get("used", 0) for c in acks.values()),
+                "dismissed": sum(c.get("dismissed", 0) for c in acks.values()),
+                "suppressed": dict(sorted(self.policy.suppressed.items())),
+                "override_rate": self.policy.override_rate(),
+            },
+        }
+        if LEVELS.index(self.state.peak) >= 2:
+            out["incident"] = self.incident()
+        return out
+
+    def incident(self) -> dict[str, Any]:
+        heat = [x for x in self.triggers if x["category"] in CUSTOMER_HEAT]
+        helpful = [x for x in self.triggers if x["speaker"] == "operator"
+                   and x["category"] in ("empathy", "paraphrase", "plan")]
+        return {
+            "peak_state": self.state.peak,
+            "what_happened": [f"{x['t']:.1f}s {x['speaker']} {x['category']}: \"{x['text']}\"" for x in heat]
+                             + [f"{s:.1f}-{e:.1f}s customer raised voice" for s, e in self._raised],
+            "what_was_done": [f"{x['t']:.1f}s {x['category']}: \"{x['text']}\"" for x in helpful]
+                             + [f"{p['t']:.1f}s prompt {p['prompt']}" for p in self.prompts],
+            "outcome": f"call ended {self.state.level}",
+        }

@@ -1,0 +1,93 @@
+"""Which prompts reach the operator's screen, so they are not learned to be ignored.
+
+- One prompt on screen at a time: a new one shows only if nothing is on screen,
+  or it outranks the one showing (which it then replaces).
+- A cooldown per kind (``cooldown_s``, default 20 s).
+- De-duplication: the same prompt is not shown again within ``dedupe_s``.
+- A global limit: at most ``per_minute`` prompts in any 60 s (default 3).
+- An acknowledgement (used or dismissed) takes the prompt off the screen and
+  feeds the per-kind override rate (dismissed / acknowledged).
+
+Times are audio seconds, so a replay makes exactly the same decisions.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Prompts about what is happening right now (abuse, the operator's own heat, talking
+#: over the customer) outrank advice about what to say next.
+PRIORITY = {"boundary": 90, "breathe": 80, "listen": 75, "plan": 70, "de_escalate": 60,
+            "technique": 50, "empathy": 40}
+
+
+class PolicyParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cooldown_s: float = Field(20.0, ge=0, le=600)
+    dedupe_s: float = Field(120.0, ge=0, le=3600)
+    per_minute: int = Field(3, ge=1, le=60)
+    ttl_s: float = Field(15.0, gt=0, le=300)
+
+
+@dataclass
+class _Shown:
+    id: str
+    kind: str
+    priority: int
+    t: float
+    until: float
+
+
+class PromptPolicy:
+    def __init__(self, params: PolicyParams) -> None:
+        self.p = params
+        self.current: _Shown | None = None
+        self._by_kind: dict[str, float] = {}
+        self._by_id: dict[str, float] = {}
+        self._recent: deque[float] = deque()
+        self.suppressed: dict[str, int] = {}
+        self.shown: dict[str, int] = {}
+        self.acks: dict[str, dict[str, int]] = {}
+
+    def offer(self, t: float, prompt_id: str, kind: str) -> tuple[bool, str]:
+        """Decide on a candidate at audio time ``t``: (show?, reason)."""
+        priority = PRIORITY.get(kind, 0)
+        while self._recent and t - self._recent[0] >= 60.0:
+            self._recent.popleft()
+        on_screen = self.current if self.current and t < self.current.until else None
+        reason = ""
+        if kind in self._by_kind and t - self._by_kind[kind] < self.p.cooldown_s:
+            reason = "cooldown"
+        elif prompt_id in self._by_id and t - self._by_id[prompt_id] < self.p.dedupe_s:
+            reason = "duplicate"
+        elif len(self._recent) >= self.p.per_minute:
+            reason = "rate_limit"
+        elif on_screen is not None and priority <= on_screen.priority:
+            reason = "outranked"
+        if reason:
+            self.suppressed[reason] = self.suppressed.get(reason, 0) + 1
+            return False, reason
+        replaced = on_screen.id if on_screen is not None else ""
+        self.current = _Shown(prompt_id, kind, priority, t, t + self.p.ttl_s)
+        self._by_kind[kind] = t
+        self._by_id[prompt_id] = t
+        self._recent.append(t)
+        self.shown[kind] = self.shown.get(kind, 0) + 1
+        return True, f"replaces {replaced}" if replaced else "shown"
+
+    def ack(self, prompt_id: str, kind: str, action: str) -> None:
+        counts = self.acks.setdefault(kind, {"used": 0, "dismissed": 0})
+        counts[action] = counts.get(action, 0) + 1
+        if self.current is not None and self.current.id == prompt_id:
+            self.current = None
+
+    def override_rate(self) -> dict[str, float]:
+        out = {}
+        for kind, c in sorted(self.acks.items()):
+            total = c.get("used", 0) + c.get("dismissed", 0)
+            if total:
+                out[kind] = round(c.get("dismissed", 0) / total, 3)
+        return out
