@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/calmline replay $(DEMO_CALL) --transcript
 
 test: $(STAMP)
+	./scripts/install-system-deps --test
 	$(BIN)/python -m pytest -q
 
 fixtures: $(STAMP)

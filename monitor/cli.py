@@ -14,6 +14,7 @@ import typer
 from audio.errors import AudioInputError
 from monitor.cli_config import config_command
 from monitor.cli_devices import devices_command
+from monitor.cli_live import live_command
 from monitor.cli_replay import replay_command
 from monitor.errors import CalmlineError
 
@@ -28,6 +29,7 @@ app = typer.Typer(
 
 # --- command registration (one line per command module) ---
 app.command("replay")(replay_command)
+app.command("live")(live_command)
 app.command("devices")(devices_command)
 app.command("config")(config_command)
 from monitor.cli_model import HELP as MODEL_HELP, model_command  # noqa: E402

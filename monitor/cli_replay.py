@@ -18,6 +18,15 @@ from monitor.pipeline import CallInfo, CallPipeline
 from monitor.report_console import print_summary, print_transcript
 from monitor.sinks import JsonlSink
 from monitor.stages import build_stages
+from monitor.web.screen import start_screen
+
+
+def wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 def replay_command(
@@ -49,6 +58,10 @@ def replay_command(
         None, "--compute-type", help="CTranslate2 compute type (auto = int8 on cpu)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model (0 = automatic)."),
     transcript: bool = typer.Option(False, "--transcript", help="Print the transcript after the summary."),
+    ui: bool = typer.Option(False, "--ui", help="Serve the operator screen for this call (training mode)."),
+    port: int = typer.Option(8765, "--port", help="Port of the operator screen (with --ui)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address the operator screen listens on."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser (with --ui)."),
     playbook: Optional[Path] = typer.Option(
         None, "--playbook", metavar="DIR", help="Your own playbook folder (en.toml, ru.toml, ...); "
         "languages it lacks use the bundled playbook."),
@@ -56,7 +69,8 @@ def replay_command(
     """Run a recorded call through the monitor and print a summary.
 
     Replay is deterministic: the same file gives the same events, apart from the
-    wall-clock field.
+    wall-clock field.  With --ui the operator screen shows the call as it plays
+    (add --realtime to watch it at 1x, as a trainee would); no sound is played.
     """
     overrides = {"audio": {"channels": channels},
                  "transcription": {"language": language},
@@ -83,7 +97,11 @@ def replay_command(
                           say=lambda m: err.print(f"[dim]{m}[/dim]"))
     pipeline = CallPipeline(cfg, bus, info, stages)
     out = err if events == "-" else Console()
-    show = progress and err.is_terminal
+    server = None
+    if ui:
+        server = start_screen(bus, lambda: pipeline.audio_seconds, host=host, port=port,
+                              open_browser=not no_browser, say=lambda m: err.print(m))
+    show = progress and err.is_terminal and not ui
     title = f"{path.name}: {', '.join(cmap.speakers)}"
     try:
         if show:

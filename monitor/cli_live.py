@@ -1,0 +1,83 @@
+"""``calmline live``: monitor a call as it happens, from the headset and the far end."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from audio.channels import ChannelMap
+from audio.mic_source import MicSource
+from monitor.config import load_config
+from monitor.event_bus import EventBus
+from monitor.pipeline import CallInfo, CallPipeline
+from monitor.report_console import print_summary
+from monitor.sinks import JsonlSink
+from monitor.stages import build_stages
+from monitor.web.screen import start_screen
+
+
+def live_command(
+    mic: Optional[str] = typer.Option(
+        None, "--mic", metavar="DEVICE", help="Headset microphone (the operator): index or part of "
+        "its name from `calmline devices`. Default: the system's default input."),
+    far_end: Optional[str] = typer.Option(
+        None, "--far-end", metavar="DEVICE", help="Second input carrying the customer (a loopback "
+        "or monitor device). Without it only the operator's side is analysed."),
+    language: Optional[str] = typer.Option(None, "--language", help="auto | en | ru | bg | ro"),
+    port: int = typer.Option(8765, "--port", help="Port of the operator screen."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address the operator screen listens on."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Do not open the operator screen in a browser."),
+    events: Optional[str] = typer.Option(None, "--events", metavar="FILE|-", help="Also write every event as JSON lines."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file."),
+    transcribe: bool = typer.Option(True, "--transcribe/--no-transcribe", help="Transcribe speech with Whisper."),
+    model: Optional[str] = typer.Option(None, "--model", metavar="NAME|DIR", help="Whisper model (default: bundled base)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | auto"),
+    playbook: Optional[Path] = typer.Option(None, "--playbook", metavar="DIR", help="Your own playbook folder."),
+    call_id: Optional[str] = typer.Option(None, "--call-id", help="Call id (default: live-<date>-<time>)."),
+) -> None:
+    """Monitor a live call: capture the headset (and far end), coach on the operator screen.
+
+    Ctrl-C ends the call cleanly: the summary is written and nothing already
+    recorded is lost.
+    """
+    cfg = load_config(config, {"transcription": {"language": language},
+                               "model": {"name": model, "device": device},
+                               "coach": {"playbook_dir": str(playbook) if playbook else None}})
+    source = MicSource(mic, far_end)
+    speakers = ("operator", "customer")[: source.channels]
+    cmap = ChannelMap(tuple(range(source.channels)), speakers, source.channels)
+    bus = EventBus(call_id or time.strftime("live-%Y%m%d-%H%M%S"))
+    err = Console(stderr=True)
+    sink = JsonlSink(events) if events else None
+    if sink is not None:
+        bus.subscribe(sink)
+    stages = build_stages(cfg, bus, speakers, transcribe=transcribe, live=True,
+                          say=lambda m: err.print(f"[dim]{m}[/dim]"))
+    pipeline = CallPipeline(cfg, bus, CallInfo(source.description, source.input_rate,
+                                               source.channels, cmap), stages)
+    pipeline.source_stats = source.stats
+    server = start_screen(bus, lambda: pipeline.audio_seconds, host=host, port=port,
+                          open_browser=not no_browser, say=err.print)
+    stop = threading.Event()
+
+    def on_interrupt(signum, frame):  # first Ctrl-C: end the call cleanly
+        stop.set()
+        source.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    err.print(f"listening on {source.description}; press Ctrl-C to end the call")
+    try:
+        summary = pipeline.run(source, stop=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if sink is not None:
+            sink.close()
+        server.stop()
+    print_summary(summary, Console(stderr=events == "-"), f"live call {bus.call_id}")
