@@ -7,6 +7,7 @@ code 2, so bad input never ends in a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -14,6 +15,7 @@ import typer
 from audio.errors import AudioInputError
 from monitor.cli_config import config_command
 from monitor.cli_devices import devices_command
+from monitor.cli_hub import hub_app
 from monitor.cli_live import live_command
 from monitor.cli_replay import replay_command
 from monitor.errors import CalmlineError
@@ -32,6 +34,7 @@ app.command("replay")(replay_command)
 app.command("live")(live_command)
 app.command("devices")(devices_command)
 app.command("config")(config_command)
+app.add_typer(hub_app, name="hub")
 from monitor.cli_model import HELP as MODEL_HELP, model_command  # noqa: E402
 app.command("model", help=MODEL_HELP, short_help="Prepare, verify or locate the bundled speech model.")(model_command)
 # --- end of command registration ---
@@ -49,6 +52,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("calmline: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line; CALMLINE_DEBUG=1 shows the traceback
+        if os.environ.get("CALMLINE_DEBUG"):
+            raise
+        print(f"calmline: internal error: {type(exc).__name__}: {exc} "
+              "(please report it; set CALMLINE_DEBUG=1 to see the traceback)", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

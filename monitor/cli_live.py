@@ -40,6 +40,9 @@ def live_command(
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | auto"),
     playbook: Optional[Path] = typer.Option(None, "--playbook", metavar="DIR", help="Your own playbook folder."),
     call_id: Optional[str] = typer.Option(None, "--call-id", help="Call id (default: live-<date>-<time>)."),
+    hub: Optional[str] = typer.Option(None, "--hub", metavar="URL", help="Publish the call to a calmline hub."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="CALMLINE_HUB_TOKEN",
+                                        help="Your hub token (or set CALMLINE_HUB_TOKEN)."),
 ) -> None:
     """Monitor a live call: capture the headset (and far end), coach on the operator screen.
 
@@ -57,10 +60,13 @@ def live_command(
     sink = JsonlSink(events) if events else None
     if sink is not None:
         bus.subscribe(sink)
-    stages = build_stages(cfg, bus, speakers, transcribe=transcribe, live=True,
-                          say=lambda m: err.print(f"[dim]{m}[/dim]"))
+    clock = {"pipeline": None}
+    parts = build_stages(cfg, bus, speakers, transcribe=transcribe, live=True,
+                         say=lambda m: err.print(f"[dim]{m}[/dim]"), hub_url=hub, hub_token=token,
+                         audio_time=lambda: clock["pipeline"].audio_seconds if clock["pipeline"] else 0.0)
     pipeline = CallPipeline(cfg, bus, CallInfo(source.description, source.input_rate,
-                                               source.channels, cmap), stages)
+                                               source.channels, cmap), parts.stages)
+    clock["pipeline"] = pipeline
     pipeline.source_stats = source.stats
     server = start_screen(bus, lambda: pipeline.audio_seconds, host=host, port=port,
                           open_browser=not no_browser, say=err.print)
@@ -80,4 +86,7 @@ def live_command(
         if sink is not None:
             sink.close()
         server.stop()
+        hub_stats = parts.close()
+    if hub_stats:
+        summary = dict(summary, **hub_stats)
     print_summary(summary, Console(stderr=events == "-"), f"live call {bus.call_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -62,6 +63,9 @@ def replay_command(
     port: int = typer.Option(8765, "--port", help="Port of the operator screen (with --ui)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address the operator screen listens on."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser (with --ui)."),
+    hub: Optional[str] = typer.Option(None, "--hub", metavar="URL", help="Publish the call to a calmline hub."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="CALMLINE_HUB_TOKEN",
+                                        help="Your hub token (or set CALMLINE_HUB_TOKEN)."),
     playbook: Optional[Path] = typer.Option(
         None, "--playbook", metavar="DIR", help="Your own playbook folder (en.toml, ru.toml, ...); "
         "languages it lacks use the bundled playbook."),
@@ -82,6 +86,8 @@ def replay_command(
     cfg = load_config(config, overrides)
     source = FileSource(path, chunk_seconds=0.1 if realtime else 0.5)
     cmap = map_channels(source.info.channels, cfg.channel_mapping)
+    if hub and not call_id:     # call ids must be unique on a hub
+        call_id = f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     bus = EventBus(call_id or path.stem)
     sink = JsonlSink(events) if events else None
     if sink is not None:
@@ -93,9 +99,12 @@ def replay_command(
     bus.subscribe(lambda e: final.update(e.data) if e.type == "summary" else None)
     info = CallInfo(str(path), source.info.input_rate, source.info.channels, cmap)
     err = Console(stderr=True)
-    stages = build_stages(cfg, bus, cmap.speakers, transcribe=transcribe, live=realtime,
-                          say=lambda m: err.print(f"[dim]{m}[/dim]"))
-    pipeline = CallPipeline(cfg, bus, info, stages)
+    clock = {"pipeline": None}
+    parts = build_stages(cfg, bus, cmap.speakers, transcribe=transcribe, live=realtime,
+                         say=lambda m: err.print(f"[dim]{m}[/dim]"), hub_url=hub, hub_token=token,
+                         audio_time=lambda: clock["pipeline"].audio_seconds if clock["pipeline"] else 0.0)
+    pipeline = CallPipeline(cfg, bus, info, parts.stages)
+    clock["pipeline"] = pipeline
     out = err if events == "-" else Console()
     server = None
     if ui:
@@ -122,4 +131,7 @@ def replay_command(
     finally:
         if sink is not None:
             sink.close()
+        hub_stats = parts.close()
+    if hub_stats:
+        summary = dict(summary, **hub_stats)
     print_summary(summary, out, title)

@@ -74,6 +74,15 @@ class ModelSection(BaseModel):
         return "int8" if self.device == "cpu" else "default"
 
 
+class HubSection(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    share_operator_cues: bool = Field(
+        False, description="send the operator's own level, raised voice and breathe prompts to the hub")
+    spool_dir: Optional[str] = Field(None, description="where events wait while the hub is unreachable")
+    db: Optional[str] = Field(None, description="hub database (default ~/.local/share/calmline/hub.sqlite3)")
+    retention_days: float = Field(30.0, gt=0, le=3650, description="`calmline hub purge` keeps this long")
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     audio: AudioSection = AudioSection()
@@ -85,6 +94,7 @@ class Config(BaseModel):
     transcription: TranscriptionParams = TranscriptionParams()
     model: ModelSection = ModelSection()
     coach: CoachParams = CoachParams()
+    hub: HubSection = HubSection()
 
     @property
     def frontend(self) -> FrontEndParams:

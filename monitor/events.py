@@ -54,6 +54,7 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "state": ("level",),
     "prompt": ("id", "kind", "priority", "title", "body", "why", "ttl"),
     "prompt_ack": ("prompt_id", "action"),
+    "listening": ("on",),
     "stats": (),
 }
 

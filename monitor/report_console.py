@@ -53,6 +53,10 @@ def print_summary(summary: dict[str, Any], console: Console, title: str) -> None
         if rejected:
             parts.append(f"rejected {rejected} ({', '.join(f'{k} {v}' for k, v in tr['rejected'].items())})")
         console.print(" · ".join(parts))
+    hub = summary.get("hub")
+    if hub:
+        state = "all delivered" if not hub["pending"] else f"{hub['pending']} waiting in the spool (resent next time)"
+        console.print(f"hub: {hub['acked']} events delivered, {state}")
     if "note" in summary:
         console.print(f"[dim]{summary['note']}[/dim]")
     if not summary.get("complete", True):

@@ -121,7 +121,7 @@ class WebServer:
         self.host, self.port = host, port
         _check_port(host, port)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                                ws="websockets")
+                                ws="websockets-sansio")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
 

@@ -1,0 +1,295 @@
+"""The supervisor hub: FastAPI app over the hub store.
+
+Every API and WebSocket route needs ``Authorization: Bearer TOKEN`` (browsers,
+which cannot set headers on a WebSocket, may send the token as the subprotocol
+pair ``bearer, TOKEN``).  401 without a valid token, 403 for the wrong role;
+operators publish and read only their own calls, supervisors read all.
+
+- ``WS /ws/publish``: an operator's monitor streams its call's events (acked by
+  seq; duplicates ignored), flag clips, and live audio while a supervisor listens;
+- ``WS /ws/dashboard``: supervisors get call updates as events are ingested;
+- ``WS /ws/listen/{call_id}``: a supervisor listens to a live call (audited);
+- ``GET /api/calls``, ``/api/calls/{id}``, ``/api/calls/{id}/report``,
+  ``/api/clips/{id}/audio`` (audited), ``/api/audit``, ``/api/me``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import time
+import wave
+from importlib import resources
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from monitor.hub.auth import User, authenticate
+from monitor.hub.store import Store
+
+DASHBOARD_COALESCE_S = 0.1
+
+
+def _bearer(value: str | None) -> str | None:
+    if value and value.lower().startswith("bearer "):
+        return value[7:].strip()
+    return None
+
+
+def _ws_token(ws: WebSocket) -> tuple[str | None, str | None]:
+    token = _bearer(ws.headers.get("authorization"))
+    if token:
+        return token, None
+    protocols = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    if len(protocols) == 2 and protocols[0] == "bearer":
+        return protocols[1], "bearer"
+    return None, None
+
+
+class Hub:
+    """Live state shared by the routes: publishers, listeners, dashboard clients."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.publishers: dict[str, WebSocket] = {}          # call id -> publisher socket
+        self.listeners: dict[str, set[WebSocket]] = {}      # call id -> listening supervisors
+        self.dashboards: set[asyncio.Queue] = set()
+        self._pending: dict[str, float] = {}                 # call id -> first ingest (epoch ms)
+        self._flush_task: asyncio.Task | None = None
+
+    def ingested(self, call_id: str) -> None:
+        self._pending.setdefault(call_id, time.time() * 1000.0)
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(DASHBOARD_COALESCE_S)
+        pending, self._pending = self._pending, {}
+        if not self.dashboards:
+            return
+        calls = {c["id"]: c for c in self.store.calls(all_calls=True, since=time.time() - 24 * 3600)
+                 if c["id"] in pending}
+        for call_id, ingested_ms in pending.items():
+            if call_id in calls:
+                msg = {"kind": "call", "call": calls[call_id], "ingested_ms": ingested_ms,
+                       "sent_ms": time.time() * 1000.0}
+                for queue in list(self.dashboards):
+                    if queue.qsize() < 1000:
+                        queue.put_nowait(msg)
+
+    async def set_listening(self, call_id: str, by: str) -> None:
+        socket_ = self.publishers.get(call_id)
+        on = bool(self.listeners.get(call_id))
+        if socket_ is not None:
+            with contextlib.suppress(Exception):
+                await socket_.send_json({"kind": "listen", "call_id": call_id, "on": on, "by": by})
+
+
+def create_hub_app(store: Store) -> FastAPI:
+    hub = Hub(store)
+    app = FastAPI(title="calmline hub", docs_url=None, redoc_url=None)
+    app.state.hub = hub
+    static = resources.files("monitor.hub") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    def user_from(request: Request) -> User:
+        user = authenticate(store, _bearer(request.headers.get("authorization")))
+        if user is None:
+            raise HTTPException(401, "a valid bearer token is required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return user
+
+    def supervisor(user: User = Depends(user_from)) -> User:
+        if user.role != "supervisor":
+            raise HTTPException(403, "supervisors only")
+        return user
+
+    def readable_call(call_id: str, user: User) -> dict[str, Any]:
+        call = store.call(call_id)
+        if call is None:
+            raise HTTPException(404, "no such call")
+        if user.role != "supervisor" and call["operator"] != user.name:
+            raise HTTPException(403, "operators can read only their own calls")
+        return call
+
+    @app.get("/", response_class=HTMLResponse)
+    async def dashboard_page() -> str:
+        return (static / "dashboard.html").read_text(encoding="utf-8")
+
+    @app.get("/api/me")
+    async def me(user: User = Depends(user_from)) -> dict[str, str]:
+        return {"name": user.name, "role": user.role}
+
+    @app.get("/api/calls")
+    async def calls(user: User = Depends(user_from), state: str | None = None,
+                    operator: str | None = None, since: float | None = None,
+                    flagged: bool | None = None, all: bool = Query(False)) -> dict[str, Any]:
+        if user.role != "supervisor":
+            if operator not in (None, user.name):
+                raise HTTPException(403, "operators can read only their own calls")
+            operator = user.name
+        return {"calls": store.calls(operator=operator, state=state, since=since, flagged=flagged,
+                                     all_calls=all or since is not None or operator is not None)}
+
+    @app.get("/api/calls/{call_id}")
+    async def call(call_id: str, user: User = Depends(user_from)) -> dict[str, Any]:
+        row = readable_call(call_id, user)
+        events = store.events(call_id)
+        summary = next((e for e in reversed(events) if e["type"] == "summary"), None)
+        return {"call": {k: row[k] for k in ("id", "operator", "state", "peak_state", "duration",
+                                             "started_at", "ended_at")}
+                | {"flags": json.loads(row["flags"]), "flagged": bool(row["flagged"])},
+                "summary": summary, "incident": store.incident(call_id),
+                "clips": store.clips(call_id), "events": events}
+
+    @app.get("/api/calls/{call_id}/report", response_class=HTMLResponse)
+    async def report(call_id: str, user: User = Depends(user_from)) -> str:
+        readable_call(call_id, user)
+        from monitor.report_html import render_report
+
+        return render_report(store.events(call_id))
+
+    @app.get("/api/clips/{clip_id}/audio")
+    async def clip_audio(clip_id: int, user: User = Depends(supervisor)) -> Response:
+        row = store.clip_audio(clip_id)
+        if row is None:
+            raise HTTPException(404, "no such clip")
+        seconds = row["t_end"] - row["t_start"]
+        store.audit(user.name, "listen_clip", row["call_id"], f"clip {clip_id} ({row['reason']})", seconds)
+        return Response(_wav(row["audio"], row["sample_rate"]), media_type="audio/wav")
+
+    @app.get("/api/audit")
+    async def audit(user: User = Depends(supervisor), limit: int = Query(500, ge=1, le=10000)) -> dict[str, Any]:
+        return {"audit": store.audit_log(limit)}
+
+    async def accept(ws: WebSocket, role: str | None = None) -> User | None:
+        token, subprotocol = _ws_token(ws)
+        user = authenticate(store, token)
+        if user is None:
+            await ws.close(code=4401, reason="a valid bearer token is required")
+            return None
+        if role is not None and user.role != role:
+            await ws.close(code=4403, reason=f"{role}s only")
+            return None
+        await ws.accept(subprotocol=subprotocol)
+        return user
+
+    @app.websocket("/ws/publish")
+    async def publish(ws: WebSocket) -> None:
+        user = await accept(ws)
+        if user is None:
+            return
+        owned: set[str] = set()
+        try:
+            while True:
+                msg = await ws.receive()
+                if msg.get("type") == "websocket.disconnect":
+                    break
+                if msg.get("bytes") is not None:
+                    await _relay_audio(hub, owned, msg["bytes"])
+                    continue
+                data = json.loads(msg.get("text") or "{}")
+                call_id = str(data.get("call_id", ""))
+                if not call_id:
+                    continue
+                if call_id not in owned:
+                    owner = store.ensure_call(call_id, user.name, time.time())
+                    if owner != user.name and user.role != "supervisor":
+                        await ws.send_json({"kind": "error", "call_id": call_id,
+                                            "error": "this call belongs to another operator"})
+                        continue
+                    owned.add(call_id)
+                    hub.publishers[call_id] = ws
+                    if hub.listeners.get(call_id):
+                        await hub.set_listening(call_id, "")
+                if data.get("kind") == "event":
+                    event = data["event"]
+                    store.add_event(call_id, event, time.time())
+                    hub.ingested(call_id)
+                    await ws.send_json({"kind": "ack", "call_id": call_id, "seq": event["seq"]})
+                elif data.get("kind") == "clip":
+                    store.add_clip(call_id, float(data["t_start"]), float(data["t_end"]),
+                                   str(data.get("reason", "")), int(data["sample_rate"]),
+                                   base64.b64decode(data["audio_b64"]), time.time())
+                    await ws.send_json({"kind": "clip_ack", "call_id": call_id, "t_start": data["t_start"]})
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        except (ValueError, KeyError, TypeError) as exc:
+            with contextlib.suppress(Exception):
+                await ws.close(code=4400, reason=f"bad message: {exc}"[:120])
+        finally:
+            for call_id in owned:
+                if hub.publishers.get(call_id) is ws:
+                    del hub.publishers[call_id]
+
+    @app.websocket("/ws/dashboard")
+    async def dashboard(ws: WebSocket) -> None:
+        user = await accept(ws, "supervisor")
+        if user is None:
+            return
+        queue: asyncio.Queue = asyncio.Queue()
+        hub.dashboards.add(queue)
+        try:
+            await ws.send_json({"kind": "calls", "calls": store.calls()})
+            receiver = asyncio.create_task(ws.receive_text())
+            while True:
+                getter = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                if receiver in done:
+                    getter.cancel()
+                    break
+                await ws.send_json(getter.result())
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            hub.dashboards.discard(queue)
+
+    @app.websocket("/ws/listen/{call_id}")
+    async def listen(ws: WebSocket, call_id: str) -> None:
+        user = await accept(ws, "supervisor")
+        if user is None:
+            return
+        if store.call(call_id) is None:
+            await ws.close(code=4404, reason="no such call")
+            return
+        started = time.time()
+        # written when listening starts, so a crash cannot hide a listen; the
+        # duration is filled in when it ends
+        entry = store.audit(user.name, "listen_live", call_id, "live call audio")
+        hub.listeners.setdefault(call_id, set()).add(ws)
+        await hub.set_listening(call_id, user.name)
+        try:
+            while True:
+                msg = await ws.receive()
+                if msg.get("type") == "websocket.disconnect":
+                    break
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            hub.listeners.get(call_id, set()).discard(ws)
+            await hub.set_listening(call_id, user.name)
+            store.finish_audit(entry, round(time.time() - started, 2))
+
+    return app
+
+
+async def _relay_audio(hub: Hub, owned: set[str], payload: bytes) -> None:
+    for call_id in owned:
+        for listener in list(hub.listeners.get(call_id, ())):
+            with contextlib.suppress(Exception):
+                await listener.send_bytes(payload)
+
+
+def _wav(pcm: bytes, rate: int) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return buf.getvalue()

@@ -1,0 +1,98 @@
+"""The call's audio for the hub: live to listening supervisors, and clips around flags.
+
+A pipeline stage (it sees the framed audio) and a bus sink (it sees the flags).
+Audio is mixed to one channel.  It leaves the PC only while a supervisor is
+listening (``publisher.listening``) and as clips of about ``clip_pad_s`` either
+side of a flag: the call reaching escalated or abusive, an insult, a legal
+threat.  Overlapping flags share one clip (at most ``clip_max_s`` long).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from audio.frames import SAMPLE_RATE
+from monitor.events import Event
+from monitor.hub.publisher import HubPublisher
+
+FLAG_TRIGGERS = ("abuse", "legal_threat")
+FLAG_STATES = ("escalated", "abusive")
+
+
+class AudioTap:
+    def __init__(self, publisher: HubPublisher, clip_pad_s: float = 10.0, clip_max_s: float = 60.0) -> None:
+        self.publisher = publisher
+        self.pad = clip_pad_s
+        self.max = clip_max_s
+        keep = int((clip_max_s + 2 * clip_pad_s) * SAMPLE_RATE)
+        self._ring: deque[np.ndarray] = deque()
+        self._ring_start = 0            # sample index of the ring's first sample
+        self._ring_len = 0
+        self._keep = keep
+        self._clips: list[list[Any]] = []    # [t_start, t_end, reason]
+        self._t = 0.0
+        self.clips_sent = 0
+
+    # --- bus side ---------------------------------------------------------------------
+    def __call__(self, event: Event) -> None:
+        reason = ""
+        if event.type == "state" and event["level"] in FLAG_STATES:
+            reason = event["level"]
+        elif event.type == "trigger" and event["category"] in FLAG_TRIGGERS:
+            reason = event["category"]
+        if not reason:
+            return
+        t = event.get("t_detected", event.t)
+        start, end = max(0.0, t - self.pad), t + self.pad
+        for clip in self._clips:
+            if start <= clip[1] and end - clip[0] <= self.max:
+                clip[1] = max(clip[1], end)
+                if reason not in clip[2].split(","):
+                    clip[2] += "," + reason
+                return
+        self._clips.append([start, end, reason])
+
+    # --- pipeline side -------------------------------------------------------------------
+    def process(self, pcm: np.ndarray, frontend: Any) -> None:
+        mono = pcm.mean(axis=0).astype(np.int16) if pcm.shape[0] > 1 else pcm[0]
+        self._ring.append(mono)
+        self._ring_len += len(mono)
+        while self._ring and self._ring_len - len(self._ring[0]) >= self._keep:
+            dropped = self._ring.popleft()
+            self._ring_len -= len(dropped)
+            self._ring_start += len(dropped)
+        self._t = frontend.t
+        if self.publisher.listening:
+            self.publisher.send_audio(mono.tobytes())
+        self._send_due(self._t)
+
+    def finish(self, frontend: Any) -> None:
+        self._send_due(float("inf"), end=frontend.t)
+
+    def stats(self) -> dict[str, Any]:
+        return {"clips_sent": self.clips_sent}
+
+    def _send_due(self, now: float, end: float | None = None) -> None:
+        keep = []
+        for t_start, t_end, reason in self._clips:
+            if t_end <= now:
+                t_end = min(t_end, end if end is not None else t_end)
+                pcm = self._cut(t_start, t_end)
+                if pcm is not None:
+                    self.publisher.send_clip(t_start, t_end, reason, SAMPLE_RATE, pcm)
+                    self.clips_sent += 1
+            else:
+                keep.append([t_start, t_end, reason])
+        self._clips = keep
+
+    def _cut(self, t_start: float, t_end: float) -> bytes | None:
+        if not self._ring:
+            return None
+        audio = np.concatenate(self._ring)
+        a = max(0, int(t_start * SAMPLE_RATE) - self._ring_start)
+        b = max(a, int(t_end * SAMPLE_RATE) - self._ring_start)
+        piece = audio[a:b]
+        return piece.tobytes() if len(piece) else None

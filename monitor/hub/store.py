@@ -1,0 +1,352 @@
+"""Hub storage: SQLite (WAL) with versioned migrations.
+
+Tables: calls, events, utterances, prompts, incidents, clips, users, audit, and
+``schema_version``.  The SQL sticks to types and statements a PostgreSQL backend
+also has (TEXT, INTEGER, DOUBLE PRECISION, BLOB->BYTEA, ``ON CONFLICT DO
+NOTHING``), so a server database can replace SQLite later without a redesign.
+
+One ``Store`` is shared by the hub's request handlers; SQLite serialises writes,
+and a lock keeps the connection to one thread at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from monitor.errors import CalmlineError
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('supervisor', 'operator')),
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at DOUBLE PRECISION NOT NULL,
+        revoked_at DOUBLE PRECISION
+    );
+    CREATE TABLE calls (
+        id TEXT PRIMARY KEY,
+        operator TEXT NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        last_event_at DOUBLE PRECISION NOT NULL,
+        ended_at DOUBLE PRECISION,
+        duration DOUBLE PRECISION NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'calm',
+        peak_state TEXT NOT NULL DEFAULT 'calm',
+        flagged INTEGER NOT NULL DEFAULT 0,
+        flags TEXT NOT NULL DEFAULT '[]',
+        last_trigger TEXT,
+        last_trigger_at DOUBLE PRECISION,
+        summary TEXT
+    );
+    CREATE INDEX calls_recent ON calls (last_event_at);
+    CREATE TABLE events (
+        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        t DOUBLE PRECISION NOT NULL,
+        speaker TEXT,
+        body TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (call_id, seq)
+    );
+    CREATE TABLE utterances (
+        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        speaker TEXT,
+        t DOUBLE PRECISION NOT NULL,
+        t_end DOUBLE PRECISION NOT NULL,
+        text TEXT NOT NULL,
+        language TEXT,
+        PRIMARY KEY (call_id, seq)
+    );
+    CREATE TABLE prompts (
+        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        prompt_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        t DOUBLE PRECISION NOT NULL,
+        ack TEXT,
+        PRIMARY KEY (call_id, prompt_id)
+    );
+    CREATE TABLE incidents (
+        call_id TEXT PRIMARY KEY REFERENCES calls (id) ON DELETE CASCADE,
+        body TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE clips (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        t_start DOUBLE PRECISION NOT NULL,
+        t_end DOUBLE PRECISION NOT NULL,
+        reason TEXT NOT NULL,
+        sample_rate INTEGER NOT NULL,
+        audio BLOB NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        UNIQUE (call_id, t_start)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL,
+        user_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        call_id TEXT,
+        detail TEXT,
+        duration_s DOUBLE PRECISION
+    );
+    CREATE INDEX audit_at ON audit (at);
+    """,
+]
+
+LEVEL_RANK = {"calm": 0, "tense": 1, "escalated": 2, "abusive": 3}
+FLAG_CATEGORIES = ("abuse", "legal_threat")
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise CalmlineError(f"--db {self.path}: is a directory")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise CalmlineError(f"--db {self.path}: cannot open the database ({exc})") from None
+        self.lock = threading.RLock()
+        self.migrate()
+
+    # --- schema ----------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        with self.lock:
+            self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            return int(row[0] or 0)
+
+    def migrate(self) -> None:
+        with self.lock:
+            current = self.version
+            if current > len(MIGRATIONS):
+                raise CalmlineError(f"{self.path}: database schema {current} is newer than this "
+                                    f"calmline ({len(MIGRATIONS)}); upgrade calmline")
+            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                self.db.execute("BEGIN")
+                try:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+                    self.db.execute("COMMIT")
+                except Exception:
+                    self.db.execute("ROLLBACK")
+                    raise
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    def query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self.lock:
+            return self.db.execute(sql, tuple(args)).fetchall()
+
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
+        with self.lock:
+            return self.db.execute(sql, tuple(args)).rowcount
+
+    # --- ingest -------------------------------------------------------------------
+    def ensure_call(self, call_id: str, operator: str, now: float) -> str:
+        """Create the call if new; returns its operator (its owner)."""
+        with self.lock:
+            self.db.execute("INSERT INTO calls (id, operator, started_at, last_event_at) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT (id) DO NOTHING", (call_id, operator, now, now))
+            return self.db.execute("SELECT operator FROM calls WHERE id = ?", (call_id,)).fetchone()[0]
+
+    def add_event(self, call_id: str, event: dict[str, Any], now: float) -> bool:
+        """Store one event; False if this (call, seq) was already stored."""
+        seq = int(event["seq"])
+        kind = str(event["type"])
+        with self.lock:
+            self.db.execute("BEGIN")
+            try:
+                cur = self.db.execute(
+                    "INSERT INTO events (call_id, seq, type, t, speaker, body, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_id, seq) DO NOTHING",
+                    (call_id, seq, kind, float(event.get("t", 0.0)), event.get("speaker"),
+                     json.dumps(event, ensure_ascii=False), now))
+                if cur.rowcount == 0:
+                    self.db.execute("COMMIT")
+                    return False
+                self._index(call_id, event, now)
+                self.db.execute("COMMIT")
+                return True
+            except Exception:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def _index(self, call_id: str, e: dict[str, Any], now: float) -> None:
+        kind = e["type"]
+        db = self.db
+        db.execute("UPDATE calls SET last_event_at = ?, duration = MAX(duration, ?) WHERE id = ?",
+                   (now, float(e.get("t", 0.0)), call_id))
+        if kind == "utterance":
+            db.execute("INSERT INTO utterances VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                       (call_id, e["seq"], e.get("speaker"), e["t"], e["t_end"], e["text"], e.get("language")))
+        elif kind == "state":
+            level = e["level"]
+            row = db.execute("SELECT peak_state FROM calls WHERE id = ?", (call_id,)).fetchone()
+            peak = level if LEVEL_RANK.get(level, 0) > LEVEL_RANK.get(row[0], 0) else row[0]
+            db.execute("UPDATE calls SET state = ?, peak_state = ? WHERE id = ?", (level, peak, call_id))
+            if LEVEL_RANK.get(level, 0) >= 2:
+                self._flag(call_id, level)
+        elif kind == "trigger":
+            db.execute("UPDATE calls SET last_trigger = ?, last_trigger_at = ? WHERE id = ?",
+                       (f"{e['category']}: {e['text']}", now, call_id))
+            if e["category"] in FLAG_CATEGORIES:
+                self._flag(call_id, e["category"])
+        elif kind == "prompt":
+            db.execute("INSERT INTO prompts (call_id, prompt_id, seq, kind, title, t) VALUES (?, ?, ?, ?, ?, ?) "
+                       "ON CONFLICT DO NOTHING", (call_id, e["id"], e["seq"], e["kind"], e["title"], e["t"]))
+        elif kind == "prompt_ack":
+            db.execute("UPDATE prompts SET ack = ? WHERE call_id = ? AND prompt_id = ?",
+                       (e["action"], call_id, e["prompt_id"]))
+        elif kind == "call_end":
+            db.execute("UPDATE calls SET ended_at = ?, duration = ? WHERE id = ?",
+                       (now, float(e["duration"]), call_id))
+        elif kind == "summary":
+            db.execute("UPDATE calls SET summary = ? WHERE id = ?", (json.dumps(e, ensure_ascii=False), call_id))
+            incident = (e.get("coach") or {}).get("incident")
+            if incident:
+                db.execute("INSERT INTO incidents VALUES (?, ?, ?) ON CONFLICT (call_id) DO NOTHING",
+                           (call_id, json.dumps(incident, ensure_ascii=False), now))
+
+    def _flag(self, call_id: str, flag: str) -> None:
+        row = self.db.execute("SELECT flags FROM calls WHERE id = ?", (call_id,)).fetchone()
+        flags = json.loads(row[0])
+        if flag not in flags:
+            flags.append(flag)
+            self.db.execute("UPDATE calls SET flagged = 1, flags = ? WHERE id = ?", (json.dumps(flags), call_id))
+
+    # --- reads ----------------------------------------------------------------------
+    def calls(self, *, operator: str | None = None, state: str | None = None,
+              since: float | None = None, flagged: bool | None = None, all_calls: bool = False,
+              live_within_s: float = 120.0, now: float | None = None) -> list[dict[str, Any]]:
+        """Live calls and flagged ones (which stay listed after they end), or every
+        call matching the filters with ``all_calls``; most urgent first."""
+        now = time.time() if now is None else now
+        sql = "SELECT * FROM calls WHERE 1 = 1"
+        args: list[Any] = []
+        if operator:
+            sql += " AND operator = ?"
+            args.append(operator)
+        if state:
+            sql += " AND state = ?"
+            args.append(state)
+        if since is not None:
+            sql += " AND last_event_at >= ?"
+            args.append(since)
+        if flagged is not None:
+            sql += " AND flagged = ?"
+            args.append(1 if flagged else 0)
+        out = []
+        for row in self.query(sql, args):
+            live = row["ended_at"] is None and now - row["last_event_at"] <= live_within_s
+            if not (all_calls or live or row["flagged"]):
+                continue
+            out.append({
+                "id": row["id"], "operator": row["operator"], "state": row["state"],
+                "peak_state": row["peak_state"], "flagged": bool(row["flagged"]),
+                "flags": json.loads(row["flags"]), "live": live,
+                "started_at": row["started_at"], "ended_at": row["ended_at"],
+                "duration": round(row["duration"], 1), "last_trigger": row["last_trigger"],
+                "last_trigger_at": row["last_trigger_at"], "last_event_at": row["last_event_at"],
+            })
+        out.sort(key=lambda c: (not c["live"], -LEVEL_RANK.get(c["state"], 0),
+                                -(c["last_trigger_at"] or 0), -c["last_event_at"]))
+        return out
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM calls WHERE id = ?", (call_id,))
+        if not rows:
+            return None
+        return dict(rows[0])
+
+    def events(self, call_id: str) -> list[dict[str, Any]]:
+        return [json.loads(r["body"]) for r in
+                self.query("SELECT body FROM events WHERE call_id = ? ORDER BY seq", (call_id,))]
+
+    def max_seq(self, call_id: str) -> int:
+        row = self.query("SELECT MAX(seq) FROM events WHERE call_id = ?", (call_id,))[0]
+        return -1 if row[0] is None else int(row[0])
+
+    def incident(self, call_id: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT body FROM incidents WHERE call_id = ?", (call_id,))
+        return json.loads(rows[0][0]) if rows else None
+
+    # --- clips, audit, retention ---------------------------------------------------------
+    def add_clip(self, call_id: str, t_start: float, t_end: float, reason: str, sample_rate: int,
+                 audio: bytes, now: float) -> int | None:
+        with self.lock:
+            cur = self.db.execute(
+                "INSERT INTO clips (call_id, t_start, t_end, reason, sample_rate, audio, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_id, t_start) DO NOTHING",
+                (call_id, t_start, t_end, reason, sample_rate, audio, now))
+            return cur.lastrowid if cur.rowcount else None
+
+    def clips(self, call_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.query(
+            "SELECT id, call_id, t_start, t_end, reason, sample_rate, created_at FROM clips "
+            "WHERE call_id = ? ORDER BY t_start", (call_id,))]
+
+    def clip_audio(self, clip_id: int) -> sqlite3.Row | None:
+        rows = self.query("SELECT * FROM clips WHERE id = ?", (clip_id,))
+        return rows[0] if rows else None
+
+    def audit(self, user: str, action: str, call_id: str | None = None, detail: str = "",
+              duration_s: float | None = None, now: float | None = None) -> int:
+        """Write an audit entry; returns its id (to set the duration later)."""
+        with self.lock:
+            cur = self.db.execute(
+                "INSERT INTO audit (at, user_name, action, call_id, detail, duration_s) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time() if now is None else now, user, action, call_id, detail, duration_s))
+            return int(cur.lastrowid)
+
+    def finish_audit(self, audit_id: int, duration_s: float) -> None:
+        self.execute("UPDATE audit SET duration_s = ? WHERE id = ?", (duration_s, audit_id))
+
+    def audit_log(self, limit: int = 500) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.query("SELECT * FROM audit ORDER BY at DESC, id DESC LIMIT ?", (limit,))]
+
+    def purge(self, older_than: float) -> dict[str, int]:
+        """Delete calls (with their events, clips, ...) last active before ``older_than``
+        (epoch seconds), and audit entries older than it."""
+        with self.lock:
+            self.db.execute("BEGIN")
+            try:
+                ids = [r[0] for r in self.db.execute(
+                    "SELECT id FROM calls WHERE last_event_at < ?", (older_than,)).fetchall()]
+                counts = {"calls": len(ids), "events": 0, "clips": 0}
+                for cid in ids:
+                    counts["events"] += self.db.execute("DELETE FROM events WHERE call_id = ?", (cid,)).rowcount
+                    counts["clips"] += self.db.execute("DELETE FROM clips WHERE call_id = ?", (cid,)).rowcount
+                    for table in ("utterances", "prompts", "incidents"):
+                        self.db.execute(f"DELETE FROM {table} WHERE call_id = ?", (cid,))
+                    self.db.execute("DELETE FROM calls WHERE id = ?", (cid,))
+                counts["audit"] = self.db.execute("DELETE FROM audit WHERE at < ?", (older_than,)).rowcount
+                self.db.execute("COMMIT")
+            except Exception:
+                self.db.execute("ROLLBACK")
+                raise
+        return counts
