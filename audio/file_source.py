@@ -89,15 +89,17 @@ class FileSource:
         try:
             for frame in self._decode():
                 if resampler is None:
-                    resampler = av.AudioResampler(format="fltp", layout=frame.layout,
+                    # Packed float, split into channels here: PyAV's to_ndarray() on a
+                    # planar frame of 8 or more channels crashes the interpreter.
+                    resampler = av.AudioResampler(format="flt", layout=frame.layout,
                                                   rate=SAMPLE_RATE)
                 outs = self._resample(resampler, frame)
                 if outs is None:
                     break
                 for out in outs:
-                    arr = out.to_ndarray()
-                    if arr.shape[0] != channels:
+                    if len(out.layout.channels) != channels:
                         raise AudioDecodeError(f"{self.path}: channel count changed mid-stream")
+                    arr = _planar(out, channels)
                     pending.append(arr)
                     pending_n += arr.shape[1]
                     if pending_n >= self._chunk:
@@ -107,7 +109,7 @@ class FileSource:
             # first, so no audio that could be read is lost.
             if resampler is not None:
                 for out in self._resample(resampler, None) or []:
-                    pending.append(out.to_ndarray())
+                    pending.append(_planar(out, channels))
             if pending:
                 yield self._emit(pending)
             if self._failure is not None:
@@ -141,6 +143,11 @@ class FileSource:
                     yield frame
         except av.error.FFmpegError as exc:
             self._failure = _reason(exc)
+
+
+def _planar(frame: av.AudioFrame, channels: int) -> np.ndarray:
+    """A packed float frame as a (channels, n) array."""
+    return np.ascontiguousarray(frame.to_ndarray().reshape(-1, channels).T)
 
 
 def _reason(exc: Exception) -> str:
