@@ -38,8 +38,9 @@ block at the top of each bundled file explains the format; in brief::
 
 Pattern syntax (see :func:`parse_pattern`): words are matched on folded text
 (:mod:`monitor.textnorm`), in order, one after the other; ``word*`` is a stem
-(any ending), ``a|b`` alternatives for one word, ``( ... | ... )`` alternative
-phrases, ``[ ... ]`` an optional part, ``..`` / ``..N`` a gap of up to 3 / N
+(any ending), ``a b|c d`` alternative phrases (``|`` reaches up to the nearest
+bracket, as in regular expressions: ``(want|need) to``), ``[ ... ]`` an
+optional part, ``..`` / ``..N`` a gap of up to 3 / N
 words, ``=word`` a word that must not be typo-corrected, ``/regex/`` one word
 given as a regular expression, and a whole pattern starting with ``re:`` a raw
 regular expression on the folded text.
@@ -195,7 +196,7 @@ class Pattern:
         return self.phrase.source
 
 
-# AST nodes: ("word", w) ("stem", w) ("rx", r) ("alt", [atoms]) ("seq", [items])
+# AST nodes: ("word", w, exact) ("stem", w, exact) ("rx", r) ("seq", [items])
 # ("choice", [seqs], optional) ("gap", n)
 
 
@@ -216,21 +217,24 @@ class _Parser:
             self.i += 1
 
     def parse(self) -> tuple:
-        seq = self.seq(in_group=False)
+        seqs = [self.seq()]
+        while self.peek() == "|":
+            self.i += 1
+            seqs.append(self.seq())
         self.skip_ws()
         if self.i < len(self.s):
             ch = self.peek()
             if ch in ")]":
                 raise self.error(f"unbalanced {ch!r}")
-            if ch == "|":
-                raise self.error(
-                    "'|' between spaces: put alternative phrases in brackets, "
-                    "e.g. (speak to|talk to)"
-                )
-            raise self.error(f"unexpected {ch!r}")
-        return seq
+            raise self.error(f"unexpected {ch!r}")  # pragma: no cover
+        if len(seqs) == 1:
+            return seqs[0]
+        for sq in seqs:
+            if not sq[1]:
+                raise self.error("empty alternative around '|'")
+        return ("seq", [("choice", seqs, False)])
 
-    def seq(self, in_group: bool) -> tuple:
+    def seq(self) -> tuple:
         items: list[tuple] = []
         while True:
             self.skip_ws()
@@ -238,13 +242,21 @@ class _Parser:
             if not ch or ch in ")]" or ch == "|":
                 break
             if ch in "([":
+                if self.i and not (self.s[self.i - 1].isspace() or self.s[self.i - 1] in "([|"):
+                    raise self.error(
+                        "put a space before a bracket: brackets group whole words, "
+                        "for endings use a stem like word*"
+                    )
                 items.append(self.group())
+                nxt = self.peek()
+                if nxt and not (nxt.isspace() or nxt in ")]|"):
+                    raise self.error("put a space after a closing bracket")
             elif ch == "@":
-                items.append(self.group_ref(in_group))
+                items.append(self.group_ref())
             elif self.s.startswith("..", self.i):
                 items.append(self.gap())
             else:
-                items.append(self.word_alt(in_group))
+                items.append(self.atom())
         return ("seq", items)
 
     def group(self) -> tuple:
@@ -252,21 +264,25 @@ class _Parser:
         closer = ")" if opener == "(" else "]"
         start = self.i
         self.i += 1
-        seqs = [self.seq(in_group=True)]
+        seqs = [self.seq()]
         while self.peek() == "|":
             self.i += 1
-            seqs.append(self.seq(in_group=True))
+            seqs.append(self.seq())
         if self.peek() != closer:
             self.i = start
             raise self.error(f"{opener!r} is never closed with {closer!r}")
         self.i += 1
+        optional = opener == "["
+        if self.peek() == "?":  # (a|b)? is the same as [a|b]
+            self.i += 1
+            optional = True
         for sq in seqs:
             if not sq[1]:
                 self.i = start
                 raise self.error("empty alternative inside brackets")
-        return ("choice", seqs, opener == "[")
+        return ("choice", seqs, optional)
 
-    def group_ref(self, in_group: bool) -> tuple:
+    def group_ref(self) -> tuple:
         start = self.i
         self.i += 1
         while self.i < len(self.s) and (self.s[self.i].isalnum() or self.s[self.i] == "_"):
@@ -276,9 +292,6 @@ class _Parser:
         if not name:
             self.i = start
             raise self.error("'@' must be followed by a group name, as in @boss")
-        if ch == "|" and not in_group:
-            self.i = start
-            raise self.error(f"@{name} cannot be joined with '|'; use brackets: (@{name}|other words)")
         if ch and not ch.isspace() and ch not in ")]|":
             self.i = start
             raise self.error(f"unexpected {ch!r} after @{name}")
@@ -300,15 +313,6 @@ class _Parser:
         if not 1 <= n <= MAX_GAP:
             raise self.error(f"a gap allows 1 to {MAX_GAP} words, not {n}")
         return ("gap", n)
-
-    def word_alt(self, in_group: bool) -> tuple:
-        atoms = [self.atom()]
-        while self.peek() == "|" and not in_group:
-            self.i += 1
-            if not self.peek() or self.peek().isspace():
-                raise self.error("'|' must be followed by another word")
-            atoms.append(self.atom())
-        return ("alt", atoms)
 
     def atom(self) -> tuple:
         ch = self.peek()
@@ -376,8 +380,6 @@ def _min_words(node: tuple) -> int:
         return len(node[1].split(" "))
     if kind == "rx":
         return 1
-    if kind == "alt":
-        return min(_min_words(a) for a in node[1])
     if kind == "seq":
         return sum(_min_words(x) for x in node[1])
     if kind == "choice":
@@ -387,14 +389,25 @@ def _min_words(node: tuple) -> int:
     raise AssertionError(kind)
 
 
+def _edge_gap(node: tuple) -> bool:
+    """True when some way through ``node`` starts or ends with a gap."""
+    items = node[1]
+    if not items:
+        return False
+    for item in (items[0], items[-1]):
+        if item[0] == "gap":
+            return True
+        if item[0] == "choice" and any(_edge_gap(sq) for sq in item[1]):
+            return True
+    return False
+
+
 def _max_words(node: tuple) -> int:
     kind = node[0]
     if kind in ("word", "stem"):
         return len(node[1].split(" "))
     if kind == "rx":
         return 1
-    if kind == "alt":
-        return max(_max_words(a) for a in node[1])
     if kind == "seq":
         return sum(_max_words(x) for x in node[1])
     if kind == "choice":
@@ -420,9 +433,6 @@ def _emit(node: tuple, vocab: dict[str, set[str]], fuzzy_min: int) -> str:
         return re.escape(w) + "[^ ]* "
     if kind == "rx":
         return "(?:" + node[1] + ") "
-    if kind == "alt":
-        parts = [_emit(a, vocab, fuzzy_min) for a in node[1]]
-        return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
     if kind == "seq":
         return "".join(_emit(x, vocab, fuzzy_min) for x in node[1])
     if kind == "choice":
@@ -462,9 +472,10 @@ def parse_pattern(
 
     ``word``            that word
     ``word*``           a word starting with ``word`` (stem + any ending)
-    ``a|b|c*``          one word, any of the alternatives (no spaces around ``|``)
-    ``(a b|c d)``       alternative phrases; inside brackets ``|`` separates phrases
-    ``[a b|c]``         the same, but optional
+    ``a b|c d``         alternatives: ``|`` separates whole phrases, up to the
+                        nearest bracket (like in regular expressions)
+    ``(a|b) c``         brackets limit the alternatives: "a c" or "b c"
+    ``[a|b] c``         an optional part: "c", "a c" or "b c" (``(a|b)?`` too)
     ``..`` / ``..N``    up to 3 / up to N (1-8) other words
     ``=word``           exactly this word: never matched through a typo
     ``/regex/``         one word matching a regular expression, e.g. ``/\\d+/``
@@ -496,7 +507,7 @@ def parse_pattern(
     items = node[1]
     if not items:
         raise PatternError("empty pattern")
-    if items[0][0] == "gap" or items[-1][0] == "gap":
+    if _edge_gap(node):
         raise PatternError("a pattern cannot start or end with a gap '..'")
     if _min_words(node) == 0:
         raise PatternError("every part of the pattern is optional; it would match anything")
