@@ -195,7 +195,10 @@ class TriggerMatcher:
             for sp in ALL_SPEAKERS
         }
         neg = playbook.negation
-        self._neg_cues = _alternation(neg.cues)
+        # the longest cue first: "no intention" before "no", "nu am de gand" before "nu"
+        self._neg_cues = _alternation(
+            sorted(neg.cues, key=lambda ph: -(ph.max_words if ph.max_words is not None else 99))
+        )
         self._bridges = _alternation(neg.bridges)
         self._conditions = _alternation(neg.conditions)
         self._neg_window = neg.window
@@ -354,11 +357,11 @@ class TriggerMatcher:
         w = cat.window
         if cat.after is not None:
             for a, _b in self._phrase_spans(cat.after, line):
-                if first <= a < last + w:
+                if last <= a < last + w:
                     return True
         if cat.before is not None:
             for _a, b in self._phrase_spans(cat.before, line):
-                if first - w < b <= last:
+                if first - w < b <= first:
                     return True
         return False
 
