@@ -37,6 +37,8 @@ app.command("config")(config_command)
 app.add_typer(hub_app, name="hub")
 from monitor.cli_model import HELP as MODEL_HELP, model_command  # noqa: E402
 app.command("model", help=MODEL_HELP, short_help="Prepare, verify or locate the bundled speech model.")(model_command)
+from monitor.cli_triggers import triggers as triggers_command  # noqa: E402
+app.command("triggers")(triggers_command)
 # --- end of command registration ---
 
 

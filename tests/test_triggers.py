@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 import unicodedata
@@ -15,6 +17,7 @@ from monitor.textnorm import fold, fold_phrase
 from monitor.triggers import Match, TriggerMatcher, within_one_edit
 
 ROOT = Path(__file__).resolve().parents[1]
+CALMLINE = ROOT / ".venv" / "bin" / "calmline"
 EVAL_SET = ROOT / "benchmarks" / "data" / "triggers_eval.jsonl"
 
 MATCHERS = {lang: TriggerMatcher(load_playbook(lang)) for lang in LANGUAGES}
@@ -435,3 +438,67 @@ def test_the_unit_tests_do_not_use_the_evaluation_lines():
     used = {text for _, _, text in POSITIVE_CASES} | {c[2] for c in NEAR_CASES}
     used |= {t for cases in NEGATED.values() for t, _ in cases}
     assert not (used & held_out)
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+
+def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    return subprocess.run(
+        [str(CALMLINE), "triggers", *args],
+        input=stdin.encode("utf-8"),
+        capture_output=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_cli_answers_each_line_in_order_as_soon_as_it_is_read():
+    proc = subprocess.Popen(
+        [str(CALMLINE), "triggers", "--language", "ru", "--speaker", "customer"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
+    )
+    assert proc.stdin and proc.stdout
+    replies = []
+    try:
+        # each reply is read before the next line is written: the command must flush
+        for line in ("Позовите руководителя!\n", "\n", "я подам на вас в суд\r\n"):
+            proc.stdin.write(line.encode("utf-8"))
+            proc.stdin.flush()
+            replies.append(proc.stdout.readline().decode("utf-8"))
+        proc.stdin.write("спасибо".encode("utf-8"))  # last line without a newline
+    finally:
+        proc.stdin.close()
+    replies.append(proc.stdout.readline().decode("utf-8"))
+    assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else ""
+    assert "Позовите" in replies[0]  # ensure_ascii=False
+    out = [json.loads(r) for r in replies]
+    assert [o["text"] for o in out] == ["Позовите руководителя!", "", "я подам на вас в суд", "спасибо"]
+    assert [[t["category"] for t in o["triggers"]] for o in out] == [
+        ["manager_request"], [], ["legal_threat"], []]
+    first = out[0]["triggers"][0]
+    assert set(first) == {"category", "id", "span"}
+    assert first["id"] == "manager_request.put_through" and first["span"] == [0, 21]
+
+
+def test_cli_bad_language_is_a_one_line_error():
+    proc = run_cli("--language", "de", "--speaker", "customer", stdin="hello\n")
+    assert proc.returncode == 2
+    err = proc.stderr.decode("utf-8").strip()
+    assert err.startswith("calmline: error:") and "'de'" in err and "en, ru, bg, ro" in err
+    assert "\n" not in err and "Traceback" not in err and proc.stdout == b""
+
+
+def test_cli_uses_a_user_playbook_folder(tmp_path):
+    src = (ROOT / "monitor" / "playbooks" / "en.toml").read_text(encoding="utf-8")
+    custom = src.replace('manager_request = [\n', 'manager_request = [\n  { id = "big_cheese", pattern = "big cheese" },\n')
+    (tmp_path / "en.toml").write_text(custom, encoding="utf-8")
+    proc = run_cli("-l", "en", "-s", "customer", "--playbook", str(tmp_path),
+                   stdin="get me the big cheese\ncalm down\n")
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(x) for x in proc.stdout.decode("utf-8").splitlines()]
+    assert out[0]["triggers"] == [{"category": "manager_request", "id": "manager_request.big_cheese",
+                                   "span": [11, 21]}]
+    assert out[1] == {"text": "calm down", "triggers": []}  # an operator phrase, customer speech
