@@ -17,6 +17,7 @@ from monitor.config import load_config
 from monitor.event_bus import EventBus
 from monitor.pipeline import CallInfo, CallPipeline
 from monitor.report_console import print_summary, print_transcript
+from monitor.report_html import check_report_path, write_report
 from monitor.sinks import JsonlSink
 from monitor.stages import build_stages
 from monitor.web.screen import start_screen
@@ -28,6 +29,11 @@ def wait_for_interrupt() -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
+
+
+def save_report(report: Path, events: list, err: Console) -> None:
+    write_report(report, [e.to_dict() for e in events])
+    err.print(f"report written to {report}", markup=False, highlight=False, soft_wrap=True)
 
 
 def replay_command(
@@ -59,6 +65,9 @@ def replay_command(
         None, "--compute-type", help="CTranslate2 compute type (auto = int8 on cpu)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model (0 = automatic)."),
     transcript: bool = typer.Option(False, "--transcript", help="Print the transcript after the summary."),
+    report: Optional[Path] = typer.Option(
+        None, "--report", metavar="FILE", help="Write the call as one self-contained HTML page "
+        "(timeline, transcript, summary, coaching) to FILE."),
     ui: bool = typer.Option(False, "--ui", help="Serve the operator screen for this call (training mode)."),
     port: int = typer.Option(8765, "--port", help="Port of the operator screen (with --ui)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address the operator screen listens on."),
@@ -95,6 +104,10 @@ def replay_command(
     lines: list = []
     if transcript:
         bus.subscribe(lambda e: lines.append(e) if e.type == "utterance" else None)
+    collected: list = []
+    if report is not None:
+        check_report_path(report)
+        bus.subscribe(collected.append)
     final: dict = {}    # the summary event's fields, also when decoding fails part-way
     bus.subscribe(lambda e: final.update(e.data) if e.type == "summary" else None)
     info = CallInfo(str(path), source.info.input_rate, source.info.channels, cmap)
@@ -127,6 +140,8 @@ def replay_command(
         # (marked incomplete), then let the CLI report the error and exit 2.
         if final.get("duration"):
             print_summary(final, out, title)
+        if report is not None:
+            save_report(report, collected, err)
         raise
     finally:
         if sink is not None:
@@ -135,3 +150,5 @@ def replay_command(
     if hub_stats:
         summary = dict(summary, **hub_stats)
     print_summary(summary, out, title)
+    if report is not None:
+        save_report(report, collected, err)
