@@ -150,5 +150,11 @@ def replay_command(
     if hub_stats:
         summary = dict(summary, **hub_stats)
     print_summary(summary, out, title)
+    if transcript:
+        print_transcript(lines, out)
     if report is not None:
         save_report(report, collected, err)
+    if server is not None:
+        err.print(f"the call is over; the operator screen stays at {server.url} until Ctrl-C")
+        wait_for_interrupt()
+        server.stop()

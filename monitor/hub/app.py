@@ -148,11 +148,13 @@ def create_hub_app(store: Store) -> FastAPI:
                 "clips": store.clips(call_id), "events": events}
 
     @app.get("/api/calls/{call_id}/report", response_class=HTMLResponse)
-    async def report(call_id: str, user: User = Depends(user_from)) -> str:
+    def report(call_id: str, user: User = Depends(user_from)) -> HTMLResponse:
+        # plain def: rendering is CPU work, so it runs in the threadpool
         readable_call(call_id, user)
         from monitor.report_html import render_report
 
-        return render_report(store.events(call_id))
+        return HTMLResponse(render_report(store.events(call_id)), headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
     @app.get("/api/clips/{clip_id}/audio")
     async def clip_audio(clip_id: int, user: User = Depends(supervisor)) -> Response:
