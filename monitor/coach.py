@@ -229,11 +229,17 @@ class Coach:
         prompt = self._choose(cue_name, kind)
         if prompt is None:
             return False
-        ok, _ = self.policy.offer(t, prompt.id, prompt.kind)
+        ok, _ = self.policy.offer(t, prompt.id, prompt.kind, self._ttl(prompt))
         if not ok:
             return False
         self._emit_prompt(t, prompt, cue)
         return True
+
+    def _ttl(self, prompt: Prompt) -> float:
+        """On screen this long: a breathe prompt for its whole pacer."""
+        if prompt.kind == "breathe":
+            return float(PACER["cycles"] * (PACER["inhale_s"] + PACER["exhale_s"]))
+        return self.p.policy.ttl_s
 
     def _emit_prompt(self, t: float, prompt: Prompt, cue: _Cue, ttl: float | None = None) -> None:
         pid = f"{prompt.id}@{t:.2f}"
@@ -251,9 +257,7 @@ class Coach:
         extra: dict[str, Any] = {}
         if prompt.kind == "breathe":
             extra = {"pacer": dict(PACER), "private": True}
-        ttl_s = ttl if ttl is not None else (
-            PACER["cycles"] * (PACER["inhale_s"] + PACER["exhale_s"]) if prompt.kind == "breathe"
-            else self.p.policy.ttl_s)
+        ttl_s = ttl if ttl is not None else self._ttl(prompt)
         self.bus.emit("prompt", t, "operator", id=pid, prompt=prompt.id, kind=prompt.kind,
                       priority=PRIORITY.get(prompt.kind, 0), title=prompt.title,
                       body=prompt.body, why=why, ttl=ttl_s, language=self.language, **extra)

@@ -52,8 +52,9 @@ class PromptPolicy:
         self.shown: dict[str, int] = {}
         self.acks: dict[str, dict[str, int]] = {}
 
-    def offer(self, t: float, prompt_id: str, kind: str) -> tuple[bool, str]:
-        """Decide on a candidate at audio time ``t``: (show?, reason)."""
+    def offer(self, t: float, prompt_id: str, kind: str, ttl: float | None = None) -> tuple[bool, str]:
+        """Decide on a candidate at audio time ``t``: (show?, reason).  ``ttl``: how
+        long it stays on screen if shown (default ``ttl_s``)."""
         priority = PRIORITY.get(kind, 0)
         while self._recent and t - self._recent[0] >= 60.0:
             self._recent.popleft()
@@ -71,7 +72,7 @@ class PromptPolicy:
             self.suppressed[reason] = self.suppressed.get(reason, 0) + 1
             return False, reason
         replaced = on_screen.id if on_screen is not None else ""
-        self.current = _Shown(prompt_id, kind, priority, t, t + self.p.ttl_s)
+        self.current = _Shown(prompt_id, kind, priority, t, t + (self.p.ttl_s if ttl is None else ttl))
         self._by_kind[kind] = t
         self._by_id[prompt_id] = t
         self._recent.append(t)

@@ -181,3 +181,10 @@ def test_a_calm_exchange_gives_no_prompts():
         call.bus.emit("level", float(t), "customer", dbfs=-30.0, short_term_dbfs=-30.0,
                       baseline_dbfs=-30.0, speaking=False)
     assert call.of("prompt") == [] and call.coach.summary()["peak_state"] == "calm"
+
+
+def test_a_breathe_prompt_holds_the_screen_for_its_whole_pacer():
+    p = PromptPolicy(PolicyParams(cooldown_s=0, ttl_s=15))
+    assert p.offer(0, "breathe.hold", "breathe", ttl=30)[0]
+    assert p.offer(20, "listen.overlap", "listen") == (False, "outranked")
+    assert p.offer(31, "listen.overlap", "listen")[0]

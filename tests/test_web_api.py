@@ -112,3 +112,18 @@ def test_snapshot_keeps_a_short_transcript_with_partials_superseded():
              avg_logprob=-0.2, no_speech_prob=0.0)
     texts = [u["text"] for u in b.snapshot()["transcript"]]
     assert texts == ["I want a refund"]
+
+
+def test_snapshot_keeps_the_prompt_that_owns_the_screen():
+    b = Broadcaster()
+    bus = EventBus("t")
+    bus.subscribe(b)
+    common = dict(body="b", why={}, language="en")
+    bus.emit("prompt", 70.0, "operator", id="breathe@70", prompt="breathe.after_call", kind="breathe",
+             priority=80, title="Reset", ttl=60.0, **common)
+    bus.emit("prompt", 70.0, "operator", id="plan@70", prompt="plan.incident_note", kind="plan",
+             priority=70, title="Note", ttl=60.0, **common)
+    assert b.snapshot()["prompt"]["id"] == "breathe@70"
+    bus.emit("prompt", 200.0, "operator", id="plan@200", prompt="plan.x", kind="plan",
+             priority=70, title="Later", ttl=15.0, **common)
+    assert b.snapshot()["prompt"]["id"] == "plan@200"          # the breathe one has expired

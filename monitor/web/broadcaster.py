@@ -82,7 +82,12 @@ class Broadcaster:
             elif kind == "state":
                 self.state = d
             elif kind == "prompt":
-                self.prompt = d
+                # a page that connects later gets the prompt that owns the screen:
+                # a lower-priority one does not displace a higher one still showing
+                current = self.prompt
+                if (current is None or d.get("priority", 0) >= current.get("priority", 0)
+                        or d["t"] >= current["t"] + current.get("ttl", 0)):
+                    self.prompt = d
             elif kind == "prompt_ack" and self.prompt and self.prompt.get("id") == d.get("prompt_id"):
                 self.prompt = None
             elif kind in ("utterance", "utterance_partial"):
