@@ -411,3 +411,20 @@ def test_screenshot_mid_escalation(browser: Browser, screen: Screen) -> None:
     page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 10_000
     no_js_errors(page)
+
+
+# --- the operator sees when a supervisor listens -------------------------------------------
+def test_supervisor_listening_is_shown_to_the_operator(browser: Browser, screen: Screen) -> None:
+    page = open_page(browser, screen.url)
+    screen.call_start()
+    banner = page.locator("#listening")
+    expect(banner).to_be_hidden()
+    screen.bus.emit("listening", 5.0, on=True, by="sue")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("A supervisor is listening")
+    # a page opened while listening shows it straight away (snapshot)
+    late = open_page(browser, screen.url)
+    expect(late.locator("#listening")).to_be_visible()
+    screen.bus.emit("listening", 9.0, on=False, by="sue")
+    expect(banner).to_be_hidden()
+    no_js_errors(page)

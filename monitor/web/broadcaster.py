@@ -54,6 +54,7 @@ class Broadcaster:
         self.prompt: dict[str, Any] | None = None
         self.summary: dict[str, Any] | None = None
         self.ended = False
+        self.listening = False
         self.transcript: deque[dict[str, Any]] = deque(maxlen=SNAPSHOT_TRANSCRIPT)
         self.levels: dict[str, dict[str, Any]] = {}
         self.latency: deque[dict[str, float]] = deque(maxlen=LATENCY_SAMPLES)
@@ -75,7 +76,7 @@ class Broadcaster:
         with self._lock:
             if kind == "call_start":
                 self.call = d
-                self.ended = False
+                self.ended = self.listening = False
                 self.state = self.prompt = self.summary = None
                 self.transcript.clear()
                 self.levels.clear()
@@ -101,6 +102,8 @@ class Broadcaster:
                 self.transcript.append(d)
             elif kind == "level":
                 self.levels[d["speaker"]] = d
+            elif kind == "listening":
+                self.listening = bool(d.get("on"))
             elif kind == "call_end":
                 self.ended = True
             elif kind == "summary":
@@ -115,7 +118,8 @@ class Broadcaster:
                     prompt = None
             return {"kind": "snapshot", "call": self.call, "state": self.state, "prompt": prompt,
                     "transcript": list(self.transcript), "levels": dict(self.levels),
-                    "ended": self.ended, "summary": self.summary, "sent_ms": time.time() * 1000.0}
+                    "ended": self.ended, "summary": self.summary, "listening": self.listening,
+                    "sent_ms": time.time() * 1000.0}
 
     # --- server side (the event loop) ---------------------------------------------
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:

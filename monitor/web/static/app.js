@@ -278,6 +278,7 @@
       case "overlap_end": s.overlap = null; renderCues(); break;
       case "silence": s.silence = ev; renderCues(); break;
       case "silence_end": s.silence = null; renderCues(); break;
+      case "listening": renderListening(!!ev.on, ev.by); break;
       case "call_end":
         s.ended = true;
         s.overlap = s.silence = null;
@@ -295,10 +296,17 @@
     report(ev, received);
   }
 
+  function renderListening(on, by) {
+    const banner = document.getElementById("listening");
+    banner.hidden = !on;
+    banner.title = on && by ? `listening: ${by}` : "";
+  }
+
   function applySnapshot(snap, received) {
     const key = callKey(snap.call);
     if (key !== s.callKey || !snap.call) resetCall(snap.call || null);
     s.stateEv = snap.state || null;
+    renderListening(!!snap.listening, "");
     s.ended = !!snap.ended;
     s.summary = snap.summary || null;
     s.utterances = new Map();
