@@ -4,7 +4,7 @@ One JSON object per input line, in order, flushed as soon as it is ready, so
 the command can sit in a pipe next to a live transcriber::
 
     $ printf 'I want your manager\\n\\n' | calmline triggers --language en --speaker customer
-    {"text": "I want your manager", "triggers": [{"category": "manager_request", "id": "manager_request.want", "span": [2, 19]}]}
+    {"text": "I want your manager", "triggers": [{"category": "manager_request", "id": "manager_request.want_boss", "span": [2, 19]}]}
     {"text": "", "triggers": []}
 
 ``span`` is ``[start, end)`` in characters of ``text`` (the line without its

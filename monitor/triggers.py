@@ -1,8 +1,8 @@
 """Phrase triggers: find playbook phrases in one speaker's transcript text.
 
     matcher = TriggerMatcher(load_playbook("ru"))
-    matcher.match("я подам на вас в суд", "customer")
-    -> [Match(category="legal_threat", id="legal_threat.court", span=(2, 20), ...)]
+    matcher.match("Я подам на вас в суд!", "customer")
+    -> [Match(category="legal_threat", id="legal_threat.court", span=(17, 20), text="суд")]
 
 How a line is matched (all of it compiled once, in the constructor):
 
@@ -119,7 +119,7 @@ class _Category:
 class _Line:
     """A folded line after typo repair, with token bookkeeping."""
 
-    __slots__ = ("folded", "words", "padded", "tok_starts", "tok_ends", "starts", "ends", "_tokmap")
+    __slots__ = ("folded", "words", "padded", "tok_starts", "tok_ends", "starts", "ends")
 
     def __init__(self, folded: FoldedText, words: list[str]) -> None:
         self.folded = folded
@@ -149,14 +149,6 @@ class _Line:
         self.tok_ends = tok_ends
         self.starts = starts
         self.ends = ends
-        self._tokmap: dict[int, int] | None = None
-
-    def token_index(self, pos: int) -> int:
-        """Token index of a word starting at folded offset ``pos`` (padded - 1)."""
-        if self._tokmap is None:
-            self._tokmap = {s: i for i, s in enumerate(self.tok_starts)}
-            self._tokmap.update({e: i for i, e in enumerate(self.tok_ends)})
-        return self._tokmap[pos]
 
     def phrase_tokens(self, m: re.Match) -> tuple[int, int, int, int]:
         """(folded start, folded end, first token, end token exclusive) of a match."""
@@ -303,7 +295,7 @@ class TriggerMatcher:
                 continue
             if any(t in breaks for t in range(c_end, first + 1)):
                 continue
-            if gap > 1 and not all(self._is_bridge(line.words[t]) for t in range(c_end, first)):
+            if gap and not all(self._is_bridge(line.words[t]) for t in range(c_end, first)):
                 continue
             if self._conditions is not None and any(
                 self._conditions.fullmatch(" " + line.words[t] + " ", 1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import unicodedata
 from pathlib import Path
@@ -81,7 +80,7 @@ POSITIVE: dict[str, dict[str, list[str]]] = {
         "blame": ["Вы сами ошиблись.", "надо было читать договор", "вы неправильно заполнили анкету",
                   "это по вашей вине", "я же вам объяснял"],
         "empathy": ["Я вас прекрасно понимаю.", "примите наши извинения", "спасибо за ожидание",
-                    "мне очень жаль", "представляю как это неприятно"],
+                    "мне очень жаль, правда", "представляю как это неприятно"],
         "paraphrase": ["Правильно ли я понял, что вы переехали?", "если я правильно понимаю вы переехали",
                        "то есть у вас списали дважды", "вы имеете в виду карту", "давайте я резюмирую"],
         "plan": ["Я проверю и перезвоню вам до конца дня.", "вам позвонят в течение двух часов",
@@ -122,7 +121,7 @@ POSITIVE: dict[str, dict[str, list[str]]] = {
                          "o să vorbesc cu avocatul meu", "fac plangere la protectia consumatorului"],
         "churn_threat": ["Vreau rezilierea contractului!", "trec la alt furnizor", "inchideti-mi cardul",
                          "renunt la serviciile voastre", "nu mai comand de la voi"],
-        "abuse": ["Ești un idiot!", "taceti din gura", "sunteti niste tampiti", "du-te naibii",
+        "abuse": ["Ești un idiot!", "taceti din gura", "sunteti niste tampiti", "du-te naibii de aici",
                   "ce rahat"],
         "repeat_contact": ["Sun a patra oară!", "am mai sunat ieri", "v-am mai spus asta",
                            "iar nu functioneaza", "nu e prima oara"],
