@@ -19,7 +19,6 @@ from monitor.pipeline import CallInfo, CallPipeline
 from monitor.report_console import print_summary
 from monitor.sinks import JsonlSink
 from monitor.stages import build_stages
-from monitor.web.screen import start_screen
 
 
 def live_command(
@@ -68,6 +67,8 @@ def live_command(
                                                source.channels, cmap), parts.stages)
     clock["pipeline"] = pipeline
     pipeline.source_stats = source.stats
+    from monitor.web.screen import start_screen  # FastAPI only when a screen is served
+
     server = start_screen(bus, lambda: pipeline.audio_seconds, host=host, port=port,
                           open_browser=not no_browser, say=err.print)
     stop = threading.Event()

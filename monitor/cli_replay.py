@@ -20,7 +20,6 @@ from monitor.report_console import print_summary, print_transcript
 from monitor.report_html import check_report_path, write_report
 from monitor.sinks import JsonlSink
 from monitor.stages import build_stages
-from monitor.web.screen import start_screen
 
 
 def wait_for_interrupt() -> None:
@@ -121,6 +120,8 @@ def replay_command(
     out = err if events == "-" else Console()
     server = None
     if ui:
+        from monitor.web.screen import start_screen  # FastAPI only when a screen is served
+
         server = start_screen(bus, lambda: pipeline.audio_seconds, host=host, port=port,
                               open_browser=not no_browser, say=lambda m: err.print(m))
     show = progress and err.is_terminal and not ui
