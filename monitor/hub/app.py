@@ -76,8 +76,7 @@ class Hub:
                  if c["id"] in pending}
         for call_id, ingested_ms in pending.items():
             if call_id in calls:
-                msg = {"kind": "call", "call": calls[call_id], "ingested_ms": ingested_ms,
-                       "sent_ms": time.time() * 1000.0}
+                msg = {"kind": "call", "call": calls[call_id], "ingested_ms": ingested_ms}
                 for queue in list(self.dashboards):
                     if queue.qsize() < 1000:
                         queue.put_nowait(msg)
@@ -236,6 +235,7 @@ def create_hub_app(store: Store) -> FastAPI:
             return
         queue: asyncio.Queue = asyncio.Queue()
         hub.dashboards.add(queue)
+        receiver: asyncio.Task | None = None
         try:
             await ws.send_json({"kind": "calls", "calls": store.calls()})
             receiver = asyncio.create_task(ws.receive_text())
@@ -245,11 +245,16 @@ def create_hub_app(store: Store) -> FastAPI:
                 if receiver in done:
                     getter.cancel()
                     break
-                await ws.send_json(getter.result())
+                message = dict(getter.result(), sent_ms=time.time() * 1000.0)
+                await ws.send_json(message)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             hub.dashboards.discard(queue)
+            if receiver is not None:
+                receiver.cancel()
+                with contextlib.suppress(BaseException):
+                    await receiver          # collect the client's disconnect: no stray task errors
 
     @app.websocket("/ws/listen/{call_id}")
     async def listen(ws: WebSocket, call_id: str) -> None:
