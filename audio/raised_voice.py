@@ -19,9 +19,12 @@ Why these defaults:
   is simply louder than the operator from the first word is never "raised".
 
 A brief bang, cough or laugh can lift the 0.4 s mean for a few hundred ms on
-its own, so onset also needs at least ``sustain_ms`` worth of individual frames
-within that window to be loud themselves (no more than ``frame_margin_db`` under
-the threshold): a voice, not a click, has to be raised.
+its own, so onset also needs at least ``min_loud_ms`` (140 ms) of individual
+frames within that window to be loud themselves (no more than
+``frame_margin_db``, 3 dB, under the threshold): a voice, not a click, has to be
+raised.  The margin and the 140 ms (not the full 200 ms) leave room for
+telephone-band audio, where the fricatives of a shouted sentence lose most of
+their energy above 3.4 kHz and fewer of its frames stay loud.
 
 The reported start is refined from the crossing of the 0.4 s level back to the
 first 100 ms stretch that was itself over the threshold, so it lands on the
@@ -44,7 +47,8 @@ class RaisedVoiceParams:
     sustain_ms: int = 200
     release_db: float = 4.0
     release_ms: int = 500
-    frame_margin_db: float = 2.0
+    frame_margin_db: float = 3.0
+    min_loud_ms: int = 140
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.onset_db <= 40.0:
@@ -55,18 +59,21 @@ class RaisedVoiceParams:
             raise ValueError("raised_voice sustain_ms must be 20..5000 and release_ms 20..10000")
         if not 0.0 <= self.frame_margin_db <= 20.0:
             raise ValueError("raised_voice frame_margin_db must be between 0 and 20")
+        if not 20 <= self.min_loud_ms <= 400:
+            raise ValueError("raised_voice min_loud_ms must be between 20 and 400 (the 0.4 s window)")
 
 
 class RaisedVoiceDetector:
     """One speaker's raised-voice state machine.  Feed it every frame."""
 
-    __slots__ = ("onset_db", "release_db", "_margin", "_sustain", "_release", "_window",
+    __slots__ = ("onset_db", "release_db", "_margin", "_loud", "_sustain", "_release", "_window",
                  "_powers", "active", "above", "below", "start_t", "peak_db")
 
     def __init__(self, params: RaisedVoiceParams, window_frames: int) -> None:
         self.onset_db = params.onset_db
         self.release_db = params.release_db
         self._margin = params.frame_margin_db
+        self._loud = max(1, round(params.min_loud_ms / 1000 / FRAME_SECONDS))
         self._sustain = max(1, round(params.sustain_ms / 1000 / FRAME_SECONDS))
         self._release = max(1, round(params.release_ms / 1000 / FRAME_SECONDS))
         self._window = window_frames
@@ -116,7 +123,7 @@ class RaisedVoiceDetector:
         floor = 10 ** ((baseline_db + self.onset_db - self._margin) / 10)
         n = len(self._powers)
         recent = [self._powers[k] for k in range(max(0, n - self._window), n)]
-        return sum(1 for p in recent if p >= floor) >= self._sustain
+        return sum(1 for p in recent if p >= floor) >= self._loud
 
     def _onset_time(self, i: int, baseline_db: float) -> float:
         """Start of the first 100 ms stretch, within the 0.4 s window in which the
