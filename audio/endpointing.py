@@ -84,6 +84,15 @@ class Endpointer:
     def collecting(self) -> bool:
         return bool(self._cur)
 
+    @property
+    def collected_seconds(self) -> float:
+        return len(self._cur) * FRAME_SECONDS
+
+    @property
+    def still_talking(self) -> bool:
+        """Voiced within the last 100 ms: the utterance is not about to end."""
+        return bool(self._cur) and self._cur_first + len(self._cur) - 1 - self._va.last_voiced <= 5
+
     def current(self) -> Utterance | None:
         """The utterance still being spoken, so far (for partial transcripts)."""
         if not self._cur:

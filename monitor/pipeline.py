@@ -26,6 +26,9 @@ from monitor.event_bus import EventBus
 from monitor.summary import SummaryBuilder
 
 
+PACE_SAMPLES = SAMPLE_RATE // 10       # realtime replays feed at most 100 ms at a time
+
+
 class BlockSource(Protocol):
     def blocks(self) -> Iterator[np.ndarray]: ...
 
@@ -80,15 +83,23 @@ class CallPipeline:
         error: AudioDecodeError | None = None
         started = time.monotonic()
         indices = list(info.channel_map.indices)
+        fed = 0                                   # samples handed to the framer
         try:
             for block in source.blocks():
-                self._feed(self.framer.push(block[indices]))
+                block = block[indices]
+                # paced like a live source: each piece (<= 100 ms) is processed only
+                # once its last sample "exists", never ahead of the clock
+                step = PACE_SAMPLES if realtime else block.shape[1]
+                for start in range(0, block.shape[1], max(1, step)):
+                    piece = block[:, start:start + step]
+                    if realtime:
+                        ahead = started + (fed + piece.shape[1]) / SAMPLE_RATE - time.monotonic()
+                        if ahead > 0:
+                            time.sleep(ahead)
+                    fed += piece.shape[1]
+                    self._feed(self.framer.push(piece))
                 if on_block is not None:
                     on_block(self.frontend.t)
-                if realtime:
-                    ahead = started + self.frontend.t - time.monotonic()
-                    if ahead > 0:
-                        time.sleep(ahead)
                 if stop is not None and stop.is_set():
                     break
         except AudioDecodeError as exc:

@@ -15,8 +15,10 @@ One engine (one model) serves the call.  Two ways to run it:
 
 Partial results: while a speaker talks past ``partial_after_s``, the idle worker
 transcribes the growing utterance (at most every ``partial_every_s`` of new
-audio) and emits ``utterance_partial`` with the words two successive hypotheses
-agree on; the final ``utterance`` supersedes them.
+audio, and only while they are actually voicing: in a pause the final may be
+moments away, and a partial in flight would delay it by a whole model call) and
+emits ``utterance_partial`` with the words two successive hypotheses agree on;
+the final ``utterance`` supersedes them.
 
 Language: fixed when configured; with ``auto`` it is detected per speaker until
 one utterance is recognised with probability >= ``language_confidence``, and
@@ -273,14 +275,19 @@ class TranscriptionStage:
     def _partial_due(self) -> Utterance | None:
         """A growing utterance worth a partial transcript (called under the lock)."""
         for ep in self.endpointers:
+            if not ep.still_talking:
+                # in a pause the final may be a few hundred ms away: a partial now
+                # would make it wait a whole model call
+                continue
+            heard = ep.collected_seconds
+            state = self._partials[ep.speaker]
+            if heard < self.p.partial_after_s or heard - state.heard_s < self.p.partial_every_s:
+                continue
             cur = ep.current()
             if cur is None:
                 continue
-            heard = len(cur.samples) / SAMPLE_RATE
-            state = self._partials[ep.speaker]
-            if heard >= self.p.partial_after_s and heard - state.heard_s >= self.p.partial_every_s:
-                state.heard_s = heard
-                return cur
+            state.heard_s = heard
+            return cur
         return None
 
     def _run_partial(self, cur: Utterance) -> None:

@@ -83,3 +83,12 @@ def test_params_are_validated():
         EndpointParams(max_s=40)
     with pytest.raises(ValueError):
         EndpointParams(end_silence_ms=10)
+
+
+def test_still_talking_is_false_in_a_pause_so_no_partial_delays_the_final():
+    ep = Endpointer("customer", EndpointParams(), VadParams())
+    pcm = np.zeros(60 * F, np.int16)
+    ep.feed(pcm[:50 * F], [True] * 50, 0)
+    assert ep.still_talking and ep.collected_seconds == pytest.approx(1.0)
+    ep.feed(pcm[50 * F:60 * F], [False] * 10, 50)          # 200 ms pause
+    assert ep.collecting and not ep.still_talking
