@@ -93,6 +93,20 @@ class Endpointer:
         """Voiced within the last 100 ms: the utterance is not about to end."""
         return bool(self._cur) and self._cur_first + len(self._cur) - 1 - self._va.last_voiced <= 5
 
+    def ending(self, min_silence_ms: int) -> Utterance | None:
+        """After ``min_silence_ms`` of silence (but before the utterance has ended),
+        the utterance exactly as it will be if no more speech comes: the same
+        samples the final will carry, so a transcript of it can stand for the final."""
+        if not self._cur:
+            return None
+        last = self._va.last_voiced
+        now = self._cur_first + len(self._cur) - 1
+        if now - last < max(_frames(min_silence_ms), self._tail) or last + 1 - self._speech_first < self._min:
+            return None
+        end = last + 1 + self._tail
+        return Utterance(self.speaker, self._speech_first * FRAME_SECONDS, (last + 1) * FRAME_SECONDS,
+                         _to_float(self._cur[:end - self._cur_first]))
+
     def current(self) -> Utterance | None:
         """The utterance still being spoken, so far (for partial transcripts)."""
         if not self._cur:

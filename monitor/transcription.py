@@ -20,6 +20,12 @@ moments away, and a partial in flight would delay it by a whole model call) and
 emits ``utterance_partial`` with the words two successive hypotheses agree on;
 the final ``utterance`` supersedes them.
 
+Speculative finals (live): once a speaker has been silent for ``speculate_ms``
+(300 ms) the idle worker transcribes the utterance as it stands; if it then ends
+(at ``end_silence_ms``) with no more speech, its samples are exactly those
+transcribed, and that transcript is used at once instead of a second model call.
+If speech resumes, the speculation is simply dropped (counted).
+
 Language: fixed when configured; with ``auto`` it is detected per speaker until
 one utterance is recognised with probability >= ``language_confidence``, and
 then fixed for that speaker.
@@ -61,6 +67,7 @@ class TranscriptionParams:
     partial_after_s: float = 4.0
     partial_every_s: float = 1.0
     language_confidence: float = 0.7
+    speculate_ms: int = 300
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGES:
@@ -75,6 +82,8 @@ class TranscriptionParams:
             raise ValueError("transcription merge_max_s must be between 1 and 29")
         if not (1.0 <= self.partial_after_s <= 30 and 0.2 <= self.partial_every_s <= 30):
             raise ValueError("transcription partial_after_s must be 1..30 and partial_every_s 0.2..30")
+        if not 0 <= self.speculate_ms <= 5000:
+            raise ValueError("transcription speculate_ms must be between 0 and 5000 (0 = off)")
         if not 0.0 <= self.language_confidence <= 1.0:
             raise ValueError("transcription language_confidence must be between 0 and 1")
 
@@ -136,6 +145,9 @@ class TranscriptionStage:
         self.lags: list[float] = []
         self.backlog_max = 0
         self.audio_seconds = 0.0
+        self.speculations = 0
+        self.speculations_used = 0
+        self._speculated: dict[str, tuple[tuple[float, float, int], Transcript]] = {}
         # live worker
         self._queue: deque[_Item] = deque()
         self._cv = threading.Condition()
@@ -191,6 +203,7 @@ class TranscriptionStage:
                 "long_turns_split": sum(ep.splits for ep in self.endpointers),
                 "partials": self.partials,
                 "partials_skipped": self.partials_skipped,
+                "speculative_finals": {"made": self.speculations, "used": self.speculations_used},
                 "backlog_max": self.backlog_max,
                 "asr_seconds": round(self.asr_seconds, 3),
                 "real_time_factor": round(self.asr_seconds / audio_s, 4),
@@ -234,7 +247,12 @@ class TranscriptionStage:
         return tr
 
     def _run(self, item: _Item) -> None:
-        tr = self._transcribe(item.speaker, item.samples)
+        spec = self._speculated.pop(item.speaker, None)
+        if spec is not None and item.parts == 1 and spec[0] == (item.t, item.t_end, len(item.samples)):
+            tr = spec[1]                    # transcribed while the end was being confirmed
+            self.speculations_used += 1
+        else:
+            tr = self._transcribe(item.speaker, item.samples)
         reason = reject_reason(tr.text, avg_logprob=tr.avg_logprob, no_speech_prob=tr.no_speech_prob,
                                compression_ratio=tr.compression_ratio, language=tr.language)
         if reason is not None:
@@ -256,21 +274,38 @@ class TranscriptionStage:
     def _work(self) -> None:
         while True:
             with self._cv:
+                spec = due = None
                 while not self._queue and not self._closing:
-                    due = self._partial_due()
-                    if due is not None:
+                    spec = self._speculation_due()
+                    due = None if spec is not None else self._partial_due()
+                    if spec is not None or due is not None:
                         break
-                    self._cv.wait(timeout=0.1)
-                else:
-                    due = None
+                    self._cv.wait(timeout=0.05)
                 if not self._queue and self._closing:
                     return
                 item = self._queue.popleft() if self._queue else None
             if item is not None:
                 self._run(item)
                 self._partials[item.speaker] = _Partial()
+            elif spec is not None:
+                key = (spec.t, spec.t_end, len(spec.samples))
+                self._speculated[spec.speaker] = (key, self._transcribe(spec.speaker, spec.samples))
+                self.speculations += 1
             elif due is not None:
                 self._run_partial(due)
+
+    def _speculation_due(self) -> Utterance | None:
+        """An utterance that has probably just ended (called under the lock)."""
+        if not self.p.speculate_ms:
+            return None
+        for ep in self.endpointers:
+            u = ep.ending(self.p.speculate_ms)
+            if u is None:
+                continue
+            done = self._speculated.get(u.speaker)
+            if done is None or done[0] != (u.t, u.t_end, len(u.samples)):
+                return u
+        return None
 
     def _partial_due(self) -> Utterance | None:
         """A growing utterance worth a partial transcript (called under the lock)."""

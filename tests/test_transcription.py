@@ -39,7 +39,7 @@ class ArraySource:
             yield self.data[:, start:start + self.block]
 
 
-def replay(channels, engine, *, live=False, params=TranscriptionParams()):
+def replay(channels, engine, *, live=False, params=TranscriptionParams(), realtime=False):
     data = np.stack(channels)
     cmap = map_channels(data.shape[0], None)
     bus = EventBus("test")
@@ -48,7 +48,7 @@ def replay(channels, engine, *, live=False, params=TranscriptionParams()):
     cfg = load_config()
     stage = TranscriptionStage(bus, cmap.speakers, engine, params, EndpointParams(), VadParams(), live=live)
     pipeline = CallPipeline(cfg, bus, CallInfo("test", 16000, data.shape[0], cmap), [stage])
-    summary = pipeline.run(ArraySource(data))
+    summary = pipeline.run(ArraySource(data, block=1600 if realtime else 8000), realtime=realtime)
     return events, summary["transcription"], stage
 
 
@@ -128,3 +128,24 @@ def test_partials_carry_the_prefix_two_hypotheses_agree_on():
         stage._run_partial(cur)
     texts = [e["text"] for e in events if e.type == "utterance_partial"]
     assert texts == ["I want to", "I want to speak to"]
+
+
+def test_live_final_reuses_the_speculative_transcript_made_during_the_end_wait():
+    engine = FakeEngine(delay=0.05, text=lambda k: f"call {k}")
+    x = track(("gap", 0.3), ("voice", 1.0, -30), ("gap", 1.2), ("voice", 1.0, -30), ("gap", 1.0))
+    events, stats, _ = replay([x], engine, live=True, realtime=True)
+    utts = [e for e in events if e.type == "utterance"]
+    assert len(utts) == 2
+    assert stats["speculative_finals"]["used"] == 2
+    assert len(engine.calls) == 2                     # one model call per utterance, not two
+    for u in utts:          # out as soon as the 500 ms end wait is over: no model call after it
+        assert u.wall - u["t_end"] < 0.5 + 0.2
+
+
+def test_speculation_dropped_when_speech_resumes():
+    engine = FakeEngine(delay=0.05)
+    # a 400 ms pause: long enough to speculate (300 ms), too short to end (500 ms)
+    x = track(("gap", 0.3), ("voice", 1.0, -30), ("gap", 0.4), ("voice", 1.0, -30), ("gap", 1.0))
+    events, stats, _ = replay([x], engine, live=True, realtime=True)
+    assert len([e for e in events if e.type == "utterance"]) == 1
+    assert stats["speculative_finals"]["made"] >= 2 and stats["speculative_finals"]["used"] == 1
