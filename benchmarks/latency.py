@@ -188,10 +188,11 @@ def main() -> None:
     if half:
         print(f"lag drift: mean of first {half} {sum(lags[:half]) / half:.3f} s, "
               f"last {len(lags) - half} {sum(lags[half:]) / (len(lags) - half):.3f} s")
-    block_ms = 1000 * max(b.shape[1] for b in FileSource(path, chunk_seconds=0.1).blocks()) / SAMPLE_RATE
-    print(f"note: the 1x replay hands each decoded block ({block_ms:.0f} ms here) to the pipeline at the "
-          f"start of its time slot, so these lags can be up to {block_ms:.0f} ms shorter than with "
-          f"a live source, which has a block only at its end")
+    spec = tr.get("speculative_finals", {})
+    print(f"speculative finals: {spec.get('made', 0)} made, {spec.get('used', 0)} used as the final "
+          f"(those finals needed no model call after the end wait, so 'to call' is not their delay)")
+    print("pacing: the 1x replay feeds at most 100 ms at a time, each piece only once its last "
+          "sample is due, as a live source would")
     drift = probe_after / probe_before
     print(f"load probe (median of 3 bare calls on a fixed 5 s clip): before the replay "
           f"{probe_before:.3f} s, after {probe_after:.3f} s"
