@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from audio.channels import ChannelMap
 from audio.errors import AudioDecodeError
+from audio.facts import Fact
 from audio.frames import SAMPLE_RATE, Framer
 from audio.frontend import FrontEnd
 from monitor.config import Config
@@ -60,6 +62,10 @@ class CallPipeline:
         self.summary = SummaryBuilder()
         bus.subscribe(self.summary)
         self.stages = list(stages or [])
+        # a stage that transcribes replays in shared windows asks the pipeline to
+        # hold each block's events until that block's utterances are transcribed
+        self._holder = next((st for st in self.stages if getattr(st, "holds_events", False)), None)
+        self._held: deque[tuple[list[Fact], list[Any]]] = deque()
         self.source_stats: Callable[[], dict[str, Any]] = dict
 
     @property
@@ -113,17 +119,43 @@ class CallPipeline:
     def _feed(self, pcm: np.ndarray) -> None:
         if pcm.shape[1] == 0:
             return
-        for fact in self.frontend.process(pcm):
-            self.bus.emit_fact(fact)
+        facts = self.frontend.process(pcm)
+        if self._holder is None:
+            for fact in facts:
+                self.bus.emit_fact(fact)
+            for stage in self.stages:
+                stage.process(pcm, self.frontend)
+            return
         for stage in self.stages:
             stage.process(pcm, self.frontend)
+        self._hold(facts)
+
+    def _hold(self, facts: list[Fact]) -> None:
+        """Queue a block's facts with its utterance slots; release every block whose
+        utterances are all transcribed, in order (facts first, as a live call has them)."""
+        self._held.append((facts, self._holder.take_slots()))
+        while self._held and all(slot.ready for slot in self._held[0][1]):
+            facts, slots = self._held.popleft()
+            for fact in facts:
+                self.bus.emit_fact(fact)
+            for slot in slots:
+                self._holder.release(slot)
 
     def _close(self, error: Exception | None) -> dict[str, Any]:
         self._feed(self.framer.flush())
-        for fact in self.frontend.finish():
-            self.bus.emit_fact(fact)
-        for stage in self.stages:
-            stage.finish(self.frontend)
+        last = self.frontend.finish()
+        if self._holder is None:
+            for fact in last:
+                self.bus.emit_fact(fact)
+            for stage in self.stages:
+                stage.finish(self.frontend)
+        else:
+            self._held.append((last, []))
+            self._holder.finish(self.frontend)   # the transcriber sends its last windows...
+            self._hold([])                       # ... so everything held goes out now,
+            for stage in self.stages:            # before the others wrap up the call
+                if stage is not self._holder:
+                    stage.finish(self.frontend)
         end = self.frontend.t
         extra = {"error": str(error)} if error is not None else {}
         self.bus.emit("call_end", end, duration=end, **extra)

@@ -2,9 +2,12 @@
 
 One engine (one model) serves the call.  Two ways to run it:
 
-- **replay** (``live=False``): each utterance is transcribed as soon as it ends,
-  in the pipeline's own thread.  Nothing is merged or skipped, so the same file
-  always gives the same transcript, and events stay in audio order.
+- **replay** (``live=False``): in the pipeline's own thread, so the same file
+  always gives the same transcript.  Utterances are packed per speaker into
+  shared windows of up to ``replay_batch_s`` (one model call for several; see
+  ``monitor/replay_batches.py``) and the pipeline holds events until their
+  utterances are transcribed, so the stream keeps the order a live call would
+  have.  ``replay_batch_s = 0`` transcribes each utterance on its own instead.
 - **live** (``live=True``, also ``--realtime`` replays): a worker thread owns the
   model and takes utterances from a bounded queue.  Policy when it falls behind:
   an utterance waiting behind another of the same speaker is *merged* into it
@@ -48,7 +51,8 @@ from audio.frontend import FrontEnd
 from audio.vad import VadParams
 from monitor.event_bus import EventBus
 from monitor.hallucination import reject_reason
-from monitor.whisper_engine import Engine, Transcript, WhisperEngine
+from monitor.replay_batches import ReplayBatcher, Slot
+from monitor.whisper_engine import Engine, Segment, Timed, Transcript, WhisperEngine
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -68,6 +72,8 @@ class TranscriptionParams:
     partial_every_s: float = 1.0
     language_confidence: float = 0.7
     speculate_ms: int = 300
+    replay_batch_s: float = 24.0
+    replay_batch_wait_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGES:
@@ -82,6 +88,10 @@ class TranscriptionParams:
             raise ValueError("transcription merge_max_s must be between 1 and 29")
         if not (1.0 <= self.partial_after_s <= 30 and 0.2 <= self.partial_every_s <= 30):
             raise ValueError("transcription partial_after_s must be 1..30 and partial_every_s 0.2..30")
+        if not (self.replay_batch_s == 0 or 2.0 <= self.replay_batch_s <= 28.0):
+            raise ValueError("transcription replay_batch_s must be 0 (off) or between 2 and 28")
+        if not 1.0 <= self.replay_batch_wait_s <= 600:
+            raise ValueError("transcription replay_batch_wait_s must be between 1 and 600")
         if not 0 <= self.speculate_ms <= 5000:
             raise ValueError("transcription speculate_ms must be between 0 and 5000 (0 = off)")
         if not 0.0 <= self.language_confidence <= 1.0:
@@ -154,11 +164,29 @@ class TranscriptionStage:
         self._partials = {s: _Partial() for s in speakers}
         self._closing = False
         self._worker: threading.Thread | None = None
+        self.batcher: ReplayBatcher | None = None
+        if not live and params.replay_batch_s > 0:
+            self.batcher = ReplayBatcher(self._transcribe_window, self._finalize,
+                                         params.replay_batch_s, params.replay_batch_wait_s)
         if live:
             self._worker = threading.Thread(target=self._work, name="transcriber", daemon=True)
             self._worker.start()
 
     # --- the pipeline side ---------------------------------------------------
+    @property
+    def holds_events(self) -> bool:
+        """Replay windows: the pipeline holds events until their utterances are in."""
+        return self.batcher is not None
+
+    def take_slots(self) -> list[Slot]:
+        return self.batcher.take_slots() if self.batcher is not None else []
+
+    def release(self, slot: Slot) -> None:
+        """Emit a filled slot's utterance (called by the pipeline, in stream order)."""
+        if slot.event is not None:
+            self.bus.emit("utterance", **slot.event)
+            self.utterances += 1
+
     def process(self, pcm: np.ndarray, frontend: FrontEnd) -> None:
         n = pcm.shape[1] // FRAME_SAMPLES
         first = frontend.frame - n
@@ -170,6 +198,8 @@ class TranscriptionStage:
                 utts = ep.feed(pcm[k], frontend.tracks[k].voiced, first)
             for utt in utts:
                 self._submit(utt)
+        if self.batcher is not None:
+            self.batcher.tick(frontend.t)
         if self.live:
             with self._cv:
                 self._cv.notify()
@@ -184,6 +214,8 @@ class TranscriptionStage:
                 utts = ep.finish()
             for utt in utts:
                 self._submit(utt)
+        if self.batcher is not None:
+            self.batcher.flush_all()
         if self._worker is not None:
             with self._cv:
                 self._closing = True
@@ -204,6 +236,7 @@ class TranscriptionStage:
                 "partials": self.partials,
                 "partials_skipped": self.partials_skipped,
                 "speculative_finals": {"made": self.speculations, "used": self.speculations_used},
+                "replay_windows": self.batcher.windows if self.batcher is not None else 0,
                 "backlog_max": self.backlog_max,
                 "asr_seconds": round(self.asr_seconds, 3),
                 "real_time_factor": round(self.asr_seconds / audio_s, 4),
@@ -221,6 +254,9 @@ class TranscriptionStage:
 
     # --- internals -----------------------------------------------------------
     def _submit(self, utt: Utterance) -> None:
+        if self.batcher is not None:
+            self.batcher.add(utt, utt.t_end)
+            return
         item = _Item(utt.speaker, utt.t, utt.t_end, utt.samples, queued_at=time.monotonic())
         if not self.live:
             self._run(item)
@@ -245,6 +281,28 @@ class TranscriptionStage:
         tr = self.engine.transcribe(samples, self.language[speaker], self.beam)
         self.asr_seconds += time.perf_counter() - started
         return tr
+
+    def _transcribe_window(self, speaker: str, samples: np.ndarray) -> Timed:
+        started = time.perf_counter()
+        timed = self.engine.transcribe_timed(samples, self.language[speaker], self.beam)
+        self.asr_seconds += time.perf_counter() - started
+        if self.language[speaker] is None and timed.language_probability >= self.p.language_confidence:
+            self.language[speaker] = timed.language
+        return timed
+
+    def _finalize(self, utt: Utterance, text: str, segments: list[Segment], timed: Timed) -> dict | None:
+        """One utterance of a replay window: its event fields, or None if rejected."""
+        avg = float(np.mean([s.avg_logprob for s in segments])) if segments else -10.0
+        nsp = float(max((s.no_speech_prob for s in segments), default=1.0))
+        cr = float(max((s.compression_ratio for s in segments), default=0.0))
+        reason = reject_reason(text, avg_logprob=avg, no_speech_prob=nsp, compression_ratio=cr,
+                               language=timed.language)
+        if reason is not None:
+            code = reason.split(":", 1)[0]
+            self.rejected[code] = self.rejected.get(code, 0) + 1
+            return None
+        return {"t": utt.t, "speaker": utt.speaker, "t_end": utt.t_end, "text": text,
+                "language": timed.language, "avg_logprob": round(avg, 3), "no_speech_prob": round(nsp, 3)}
 
     def _run(self, item: _Item) -> None:
         spec = self._speculated.pop(item.speaker, None)

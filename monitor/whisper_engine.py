@@ -28,8 +28,34 @@ class Transcript:
     compression_ratio: float
 
 
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str          # with its leading space, as Whisper writes it
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A window transcribed with word times (replay batches)."""
+    words: list[Word]
+    segments: list[Segment]
+    language: str
+    language_probability: float
+
+
 class Engine(Protocol):
     def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int) -> Transcript: ...
+    def transcribe_timed(self, samples: np.ndarray, language: str | None, beam_size: int) -> Timed: ...
 
 
 class WhisperEngine:
@@ -62,3 +88,28 @@ class WhisperEngine:
         else:
             avg, nsp, cr = -10.0, 1.0, 0.0
         return Transcript(text, info.language, float(info.language_probability), avg, nsp, cr)
+
+    def transcribe_timed(self, samples: np.ndarray, language: str | None, beam_size: int) -> Timed:
+        """One window of up to 30 s with word timestamps, so a replay can transcribe
+        several utterances in one model call and give each its own words."""
+        segments, info = self.model.transcribe(
+            samples,
+            language=language,
+            beam_size=beam_size,
+            best_of=1,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            word_timestamps=True,
+            max_new_tokens=max(self.max_new_tokens, 224),
+            no_speech_threshold=None,
+            log_prob_threshold=None,
+            compression_ratio_threshold=None,
+        )
+        words: list[Word] = []
+        segs: list[Segment] = []
+        for seg in segments:
+            segs.append(Segment(float(seg.start), float(seg.end), float(seg.avg_logprob),
+                                float(seg.no_speech_prob), float(seg.compression_ratio)))
+            words += [Word(float(w.start), float(w.end), w.word) for w in (seg.words or [])]
+        return Timed(words, segs, info.language, float(info.language_probability))

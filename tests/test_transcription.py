@@ -13,7 +13,7 @@ from monitor.config import load_config
 from monitor.event_bus import EventBus
 from monitor.pipeline import CallInfo, CallPipeline
 from monitor.transcription import TranscriptionParams, TranscriptionStage
-from monitor.whisper_engine import Transcript
+from monitor.whisper_engine import Segment, Timed, Transcript, Word
 from tests.signals import track
 
 
@@ -21,6 +21,7 @@ class FakeEngine:
     def __init__(self, delay=0.0, text="hello there", language="en", prob=0.95):
         self.delay, self.text, self.lang, self.prob = delay, text, language, prob
         self.calls = []
+        self.windows = []
 
     def transcribe(self, samples, language, beam_size):
         self.calls.append((len(samples), language, beam_size))
@@ -28,6 +29,17 @@ class FakeEngine:
             time.sleep(self.delay)
         text = self.text(len(self.calls)) if callable(self.text) else self.text
         return Transcript(text, language or self.lang, self.prob, -0.3, 0.05, 1.2)
+
+    def transcribe_timed(self, samples, language, beam_size):
+        """A window: 'word<k>' for every 0.5 s that is not silent."""
+        self.calls.append((len(samples), language, beam_size))
+        self.windows.append(samples)
+        words = []
+        for k in range(0, len(samples) - 8000 + 1, 8000):
+            if np.abs(samples[k:k + 8000]).max() > 0.002:
+                words.append(Word(k / 16000, (k + 8000) / 16000, f" w{k // 8000}"))
+        seg = Segment(0.0, len(samples) / 16000, -0.3, 0.05, 1.2)
+        return Timed(words, [seg], language or self.lang, self.prob)
 
 
 class ArraySource:
@@ -39,7 +51,10 @@ class ArraySource:
             yield self.data[:, start:start + self.block]
 
 
-def replay(channels, engine, *, live=False, params=TranscriptionParams(), realtime=False):
+ONE_BY_ONE = TranscriptionParams(replay_batch_s=0)
+
+
+def replay(channels, engine, *, live=False, params=ONE_BY_ONE, realtime=False):
     data = np.stack(channels)
     cmap = map_channels(data.shape[0], None)
     bus = EventBus("test")
@@ -105,7 +120,7 @@ def test_unconfident_detection_is_not_fixed_and_fixed_language_is_passed():
     replay([turns(2)], engine)
     assert [c[1] for c in engine.calls] == [None, None]
     engine = FakeEngine()
-    replay([turns(2)], engine, params=TranscriptionParams(language="ro"))
+    replay([turns(2)], engine, params=TranscriptionParams(language="ro", replay_batch_s=0))
     assert [c[1] for c in engine.calls] == ["ro", "ro"]
 
 
@@ -149,3 +164,30 @@ def test_speculation_dropped_when_speech_resumes():
     events, stats, _ = replay([x], engine, live=True, realtime=True)
     assert len([e for e in events if e.type == "utterance"]) == 1
     assert stats["speculative_finals"]["made"] >= 2 and stats["speculative_finals"]["used"] == 1
+
+
+def test_replay_packs_utterances_into_shared_windows_and_keeps_live_order():
+    x = turns(8, seconds=1.0, gap=0.8)
+    y = np.concatenate([np.zeros(8000, np.float32), turns(8, seconds=1.0, gap=0.8)[:-8000]])
+    one = FakeEngine()
+    ev_one, _, _ = replay([x, y], one, params=ONE_BY_ONE)
+    packed = FakeEngine()
+    ev_packed, stats, _ = replay([x, y], packed, params=TranscriptionParams(replay_batch_s=6.0))
+    assert len(packed.calls) < len(one.calls) == 16
+    assert stats["replay_windows"] == len(packed.calls) and stats["utterances"] == 16
+    assert max(len(w) for w in packed.windows) <= 28 * 16000
+    # the same events at the same places in the stream, only the words differ
+    shape = lambda evs: [(e.type, e.speaker, e.t) for e in evs if e.type != "level"]  # noqa: E731
+    assert shape(ev_one) == shape(ev_packed)
+    # each utterance got the words of its own stretch of the window
+    assert all(e["text"].startswith("w") for e in ev_packed if e.type == "utterance")
+
+
+def test_replay_windows_wait_at_most_the_configured_call_time():
+    engine = FakeEngine()
+    params = TranscriptionParams(replay_batch_s=28.0, replay_batch_wait_s=3.0)
+    events, stats, _ = replay([turns(10, seconds=1.0, gap=0.8)], engine, params=params)
+    assert stats["replay_windows"] >= 3                      # never 28 s: the wait cuts them short
+    for e in (e for e in events if e.type == "utterance"):
+        later = [x for x in events if x.type == "level" and x.seq < e.seq]
+        assert later[-1].t - e["t_end"] <= 3.0 + 1.0         # released within the wait
