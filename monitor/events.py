@@ -9,7 +9,9 @@ An event is a flat JSON object, one per line.  Every event carries:
   makes an idempotent event id;
 - ``t``: position in the call's audio, in seconds, computed from sample counts;
 - ``wall``: seconds since the stream started, by the monotonic clock, when the
-  event was emitted (the only field that differs between two replays);
+  event was emitted.  It and the ``summary``'s timing measurements
+  (``transcription.asr_seconds``, ``real_time_factor``, ``lag_s``) are the only
+  fields that differ between two replays of the same file;
 - ``speaker``: ``operator``, ``customer`` or ``call`` (mono), where it applies.
 
 Span cues are emitted twice: ``<name>`` when detected (``t`` = estimated start,

@@ -12,7 +12,7 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
-    pytest.skip("no system Chromium at /usr/bin/chromium", allow_module_level=True)
+    pytest.skip("no system Chromium at /usr/bin/chromium (make test installs it: scripts/install-system-deps --test)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 
 from monitor.event_bus import EventBus  # noqa: E402
