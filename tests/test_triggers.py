@@ -759,3 +759,62 @@ def test_looking_something_up_is_not_a_plan_but_a_commitment_is():
     ]:
         assert "plan" not in cats(lang, lookup, "operator"), lookup
         assert "plan" in cats(lang, commitment, "operator"), commitment
+
+
+# --- regression: phrasing classes missed by the second blind set (triggers_blind2.jsonl) -------
+# New sentences, none of them an evaluation line, with near misses that must stay quiet:
+# (language, category, text, should_fire).
+CLASS_CASES_2 = [
+    # blame without "you should have": plain facts about the customer's own action
+    ('en', 'blame', "you never ticked the paperless option", True),
+    ('en', 'blame', "it got blocked because you stopped the standing order", True),
+    ('en', 'blame', "you turned down the extended warranty yourself", True),
+    ('en', 'blame', "if you'd topped up in time none of this would have happened", True),
+    ('en', 'blame', "it wouldn't have been suspended if you had called us", True),
+    ('en', 'blame', "you can change the password yourself in the app", False),
+    ('en', 'blame', "you should have received a text from us", False),
+    # plan: present continuous commitments; vague reassurance and information are not plans
+    ('en', 'plan', "I'm sending a replacement router out today", True),
+    ('en', 'plan', "we're reissuing the card, it should arrive on Friday", True),
+    ('en', 'plan', "I'll fix that for you right now", True),
+    ('en', 'plan', "don't worry, we'll sort it out", False),
+    ('en', 'plan', "I'm checking your account now", False),
+    ('en', 'plan', "you should see the money on your next bill", False),
+    # manager request without role words
+    ('en', 'manager_request', "can you pass me to somebody higher up", True),
+    ('en', 'manager_request', "I want a word with whoever's over you", True),
+    ('en', 'manager_request', "give me your supervisor's full name", True),
+    ('en', 'manager_request', "is there anyone above you", True),
+    # deflect
+    ('en', 'deflect', "that's not something our team looks after", True),
+    ('en', 'deflect', "that's the delivery company's problem", True),
+    ('en', 'deflect', "it was the courier's fault, not ours", True),
+    ('en', 'deflect', "the system did that, it wasn't down to me", True),
+    ('en', 'deflect', "sorry but that's the way things work", True),
+    ('en', 'deflect', "that's how it works: you get a code by text and type it in", False),
+    # "make sure I understand" is a paraphrase, not empathy
+    ('en', 'empathy', "just to be sure I understand, the parcel never came", False),
+    ('en', 'empathy', "I totally get why you are cross", True),
+    # neutral mentions
+    ('en', 'calm_down', "it usually gets calmer once things calm down in spring", False),
+    ('en', 'calm_down', "let's keep things calm and go step by step", True),
+    ('en', 'calm_down', "try not to get so wound up about it", True),
+    ('en', 'abuse', "my ex landlord was a total idiot about the deposit", False),
+    ('en', 'abuse', "honestly you are a complete idiot, mate", True),
+    ('en', 'repeat_contact', "I rang on Monday and the lady sorted it, just checking the credit", False),
+    ('en', 'repeat_contact', "I already gave you my postcode twice", True),
+]
+
+
+@pytest.mark.parametrize("lang, category, text, should_fire", CLASS_CASES_2)
+def test_phrasing_classes_of_the_second_blind_set(lang, category, text, should_fire):
+    found = category in cats(lang, text, CATEGORIES[category])
+    assert found == should_fire, text
+
+
+def test_class_cases_2_are_not_evaluation_lines():
+    held_out = set()
+    for name in ("triggers_eval.jsonl", "triggers_blind.jsonl", "triggers_blind2.jsonl"):
+        path = EVAL_SET.parent / name
+        held_out |= {json.loads(line)["text"].lower() for line in path.read_text(encoding="utf-8").splitlines() if line}
+    assert not ({text.lower() for _, _, text, _ in CLASS_CASES_2} & held_out)
