@@ -818,3 +818,33 @@ def test_class_cases_2_are_not_evaluation_lines():
         path = EVAL_SET.parent / name
         held_out |= {json.loads(line)["text"].lower() for line in path.read_text(encoding="utf-8").splitlines() if line}
     assert not ({text.lower() for _, _, text, _ in CLASS_CASES_2} & held_out)
+
+CLASS_CASES_2 += [
+    ('ru', 'blame', "вы же сами отключили автоплатёж", True),
+    ('ru', 'blame', "вы не передали показания в срок", True),
+    ('ru', 'blame', "счётчик вы неверно указали", True),
+    ('ru', 'blame', "если бы вы вовремя заплатили, такого бы не было", True),
+    ('ru', 'blame', "правильно понимаю, вы не получили посылку", False),
+    ('ru', 'blame', "если вы не поставили галочку, можно поставить сейчас", False),
+    ('ru', 'plan', "записываю вас к мастеру на четверг", True),
+    ('ru', 'plan', "мы перевыпустим карту за неделю", True),
+    ('ru', 'plan', "я уже оформляю", True),
+    ('ru', 'plan', "не переживайте, разберёмся", False),
+    ('ru', 'plan', "сейчас посмотрю заявку", False),
+    ('ru', 'manager_request', "есть над вами кто-нибудь?", True),
+    ('ru', 'manager_request', "дайте мне того, кто у вас решает", True),
+    ('ru', 'manager_request', "как зовут вашего руководителя", True),
+    ('ru', 'paraphrase', "то есть заказ пришёл пустой?", True),
+    ('ru', 'paraphrase', "вы оплатили дважды, верно?", True),
+    ('ru', 'paraphrase', "а вы это где видели, правильно?", False),
+    ('ru', 'deflect', "от меня это вообще не зависит", True),
+    ('ru', 'dont_know', "фиг его знает, где она", True),
+    ('ru', 'calm_down', "не надо повышать на меня голос, пожалуйста", True),
+    ('ru', 'calm_down', "к весне всё успокоится", False),
+    ('ru', 'legal_threat', "я уже со своим юристом поговорил", True),
+    ('ru', 'legal_threat', "нужна справка для суда", False),
+    ('ru', 'churn_threat', "хочу закрыть вклад досрочно", False),
+    ('ru', 'churn_threat', "переведу зарплату в альфу и всё", True),
+    ('ru', 'abuse', "горе-специалисты, честное слово", True),
+    ('ru', 'abuse', "бывший сосед был полный идиот", False),
+]
