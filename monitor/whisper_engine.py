@@ -63,8 +63,9 @@ class WhisperEngine:
         self.model = model
         self.max_new_tokens = max_new_tokens
 
-    def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int) -> Transcript:
-        segments, info = self.model.transcribe(
+    def _decode(self, samples: np.ndarray, language: str | None, beam_size: int, **extra: Any):
+        """The decoding rules every call shares (see the module docstring)."""
+        return self.model.transcribe(
             samples,
             language=language,
             beam_size=beam_size,
@@ -72,12 +73,15 @@ class WhisperEngine:
             temperature=0.0,
             condition_on_previous_text=False,
             vad_filter=False,
-            without_timestamps=True,
-            max_new_tokens=self.max_new_tokens,
             no_speech_threshold=None,
             log_prob_threshold=None,
             compression_ratio_threshold=None,
+            **extra,
         )
+
+    def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int) -> Transcript:
+        segments, info = self._decode(samples, language, beam_size, without_timestamps=True,
+                                      max_new_tokens=self.max_new_tokens)
         segs = list(segments)
         text = " ".join(s.text.strip() for s in segs).strip()
         if segs:
@@ -92,20 +96,8 @@ class WhisperEngine:
     def transcribe_timed(self, samples: np.ndarray, language: str | None, beam_size: int) -> Timed:
         """One window of up to 30 s with word timestamps, so a replay can transcribe
         several utterances in one model call and give each its own words."""
-        segments, info = self.model.transcribe(
-            samples,
-            language=language,
-            beam_size=beam_size,
-            best_of=1,
-            temperature=0.0,
-            condition_on_previous_text=False,
-            vad_filter=False,
-            word_timestamps=True,
-            max_new_tokens=max(self.max_new_tokens, 224),
-            no_speech_threshold=None,
-            log_prob_threshold=None,
-            compression_ratio_threshold=None,
-        )
+        segments, info = self._decode(samples, language, beam_size, word_timestamps=True,
+                                      max_new_tokens=max(self.max_new_tokens, 224))
         words: list[Word] = []
         segs: list[Segment] = []
         for seg in segments:
