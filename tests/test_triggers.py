@@ -806,19 +806,6 @@ CLASS_CASES_2 = [
 ]
 
 
-@pytest.mark.parametrize("lang, category, text, should_fire", CLASS_CASES_2)
-def test_phrasing_classes_of_the_second_blind_set(lang, category, text, should_fire):
-    found = category in cats(lang, text, CATEGORIES[category])
-    assert found == should_fire, text
-
-
-def test_class_cases_2_are_not_evaluation_lines():
-    held_out = set()
-    for name in ("triggers_eval.jsonl", "triggers_blind.jsonl", "triggers_blind2.jsonl"):
-        path = EVAL_SET.parent / name
-        held_out |= {json.loads(line)["text"].lower() for line in path.read_text(encoding="utf-8").splitlines() if line}
-    assert not ({text.lower() for _, _, text, _ in CLASS_CASES_2} & held_out)
-
 CLASS_CASES_2 += [
     ('ru', 'blame', "вы же сами отключили автоплатёж", True),
     ('ru', 'blame', "вы не передали показания в срок", True),
@@ -874,3 +861,48 @@ CLASS_CASES_2 += [
     ('bg', 'legal_threat', "трябва ми документ за полицията", False),
     ('bg', 'legal_threat', "ще се обадя в полицията", True),
 ]
+
+CLASS_CASES_2 += [
+    ('ro', 'blame', "nu ați selectat livrarea rapidă", True),
+    ('ro', 'blame', "dacă nu ați selectat livrarea rapidă, o putem schimba acum", False),
+    ('ro', 'blame', "dacă nu v-ați citit mesajele, nu e vina noastră", True),
+    ('ro', 'blame', "dumneavoastră ați anulat plata automată", True),
+    ('ro', 'blame', "ați declarat un index greșit", True),
+    ('ro', 'plan', "ați declarat un index greșit", False),
+    ('ro', 'plan', "reemitem contractul și vi-l trimitem", True),
+    ('ro', 'plan', "fac rambursarea imediat", True),
+    ('ro', 'plan', "îl programez eu pentru joi", True),
+    ('ro', 'plan', "curierul trece miercuri să ia coletul", True),
+    ('ro', 'plan', "nu vă faceți griji, rezolvăm", False),
+    ('ro', 'plan', "o clipă, deschid contul dumneavoastră", False),
+    ('ro', 'plan', "după vacanță prețurile revin la normal", False),
+    ('ro', 'plan', "comanda dumneavoastră a fost livrată", False),
+    ('ro', 'manager_request', "aveți un șef acolo?", True),
+    ('ro', 'manager_request', "cum îl cheamă pe șeful dumneavoastră", True),
+    ('ro', 'deflect', "e problema magazinului, nu a noastră", True),
+    ('ro', 'deflect', "nu e echipa noastră", True),
+    ('ro', 'calm_down', "haideți mai cu calm, vă rog", True),
+    ('ro', 'paraphrase', "nu aveți semnal de ieri, corect?", True),
+    ('ro', 'paraphrase', "vreți factura pe email, nu?", True),
+    ('ro', 'paraphrase', "puteți plăti online, nu?", False),
+    ('ro', 'empathy', "scuze că a durat atât", True),
+    ('ro', 'legal_threat', "poliția mi-a cerut actele", False),
+    ('ro', 'legal_threat', "am nevoie de un extras pentru poliție", False),
+    ('ro', 'legal_threat', "merg la poliție", True),
+    ('ro', 'churn_threat', "vreau să închid depozitul la scadență", False),
+    ('ro', 'abuse', "fostul proprietar e un idiot", False),
+]
+
+
+@pytest.mark.parametrize("lang, category, text, should_fire", CLASS_CASES_2)
+def test_phrasing_classes_of_the_second_blind_set(lang, category, text, should_fire):
+    found = category in cats(lang, text, CATEGORIES[category])
+    assert found == should_fire, text
+
+
+def test_class_cases_2_are_not_evaluation_lines():
+    held_out = set()
+    for name in ("triggers_eval.jsonl", "triggers_blind.jsonl", "triggers_blind2.jsonl"):
+        path = EVAL_SET.parent / name
+        held_out |= {json.loads(line)["text"].lower() for line in path.read_text(encoding="utf-8").splitlines() if line}
+    assert not ({text.lower() for _, _, text, _ in CLASS_CASES_2} & held_out)
