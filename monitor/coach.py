@@ -261,7 +261,8 @@ class Coach:
         self.bus.emit("prompt", t, "operator", id=pid, prompt=prompt.id, kind=prompt.kind,
                       priority=PRIORITY.get(prompt.kind, 0), title=prompt.title,
                       body=prompt.body, why=why, ttl=ttl_s, language=self.language, **extra)
-        record = {"t": round(t, 2), "id": pid, "prompt": prompt.id, "kind": prompt.kind}
+        record = {"t": round(t, 2), "id": pid, "prompt": prompt.id, "kind": prompt.kind,
+                  "title": prompt.title}
         (self.nudges if self.ended else self.prompts).append(record)
 
     # --- as a pipeline stage ----------------------------------------------------------
@@ -308,6 +309,7 @@ class Coach:
             "triggers": len(self.triggers),
             "prompts": {
                 "shown": len(self.prompts),
+                "log": [{k: p[k] for k in ("t", "kind", "title")} for p in self.prompts],
                 "after_call": [p["prompt"] for p in self.nudges],
                 "by_kind": dict(sorted(self.policy.shown.items())),
                 "used": sum(c.get("used", 0) for c in acks.values()),

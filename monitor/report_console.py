@@ -53,6 +53,9 @@ def print_summary(summary: dict[str, Any], console: Console, title: str) -> None
         if rejected:
             parts.append(f"rejected {rejected} ({', '.join(f'{k} {v}' for k, v in tr['rejected'].items())})")
         console.print(" · ".join(parts))
+    coach = summary.get("coach")
+    if coach:
+        print_coaching(coach, console)
     hub = summary.get("hub")
     if hub:
         state = "all delivered" if not hub["pending"] else f"{hub['pending']} waiting in the spool (resent next time)"
@@ -71,3 +74,27 @@ def print_transcript(utterances: list, console: Console) -> None:
     for e in sorted(utterances, key=lambda e: (e.t, e.seq)):
         console.print(f"[dim]{_mmss(e.t)}[/dim] [bold]{e.speaker:>8}[/bold]  {e['text']}",
                       highlight=False)
+
+
+def print_coaching(coach: dict[str, Any], console: Console) -> None:
+    """The coach's part of the summary: state over time, prompts, the five steps."""
+    steps = " ".join(f"{name} {'✓' if done else '✗'}" for name, done in coach["steps"].items())
+    timeline = " → ".join(f"{x['level']} {_mmss(x['t'])}" if x["t"] else x["level"]
+                          for x in coach["escalation_timeline"])
+    console.print(f"[bold]coaching[/bold]: {timeline} (peak {coach['peak_state']})", highlight=False)
+    prompts = coach["prompts"]
+    for p in prompts.get("log", []):
+        console.print(f"  {_mmss(p['t'])} {p['kind']:>11}  {p['title']}", highlight=False)
+    held = sum(prompts.get("suppressed", {}).values())
+    extra = f", {held} held back (cooldown, duplicate, rate limit, outranked)" if held else ""
+    console.print(f"  prompts shown {prompts['shown']}{extra}; used {prompts['used']}, "
+                  f"dismissed {prompts['dismissed']}", highlight=False)
+    console.print(f"  five steps: {steps}", highlight=False)
+    if coach.get("harmful_phrases"):
+        phrases = ", ".join(f"{k} {v}" for k, v in coach["harmful_phrases"].items())
+        console.print(f"  harmful phrases: {phrases}", highlight=False)
+    if coach.get("incident"):
+        console.print(f"  incident recorded: {len(coach['incident']['what_happened'])} events, "
+                      f"{coach['incident']['outcome']}", highlight=False)
+    if prompts.get("after_call"):
+        console.print(f"  after the call: {', '.join(prompts['after_call'])}", highlight=False)
