@@ -906,3 +906,69 @@ def test_class_cases_2_are_not_evaluation_lines():
         path = EVAL_SET.parent / name
         held_out |= {json.loads(line)["text"].lower() for line in path.read_text(encoding="utf-8").splitlines() if line}
     assert not ({text.lower() for _, _, text, _ in CLASS_CASES_2} & held_out)
+
+# --- regression: phrasing classes missed by the third blind set (triggers_blind3.jsonl) --------
+# New sentences, none of them an evaluation line, with near misses that must stay quiet:
+# (language, category, text, should_fire).
+CLASS_CASES_3: list[tuple[str, str, str, bool]] = []
+
+CLASS_CASES_3 += [
+    # churn without "cancel": end of contract, switching to a named rival, never again, not renewing, elsewhere
+    ('en', 'churn_threat', "when the contract ends in june i'm off to a different supplier", True),
+    ('en', 'churn_threat', "I'm off to another network the second this is sorted", True),
+    ('en', 'churn_threat', "once our fixed term is over we're switching, no question", True),
+    ('en', 'churn_threat', 'seriously considering switching to octopus after this', True),
+    ('en', 'churn_threat', 'might just switch over to sky then', True),
+    ('en', 'churn_threat', "I'm thinking of switching to paperless billing", False),
+    ('en', 'churn_threat', 'can I switch to direct debit please', False),
+    ('en', 'churn_threat', 'I will never travel with your airline again', True),
+    ('en', 'churn_threat', "we'll never bank with you lot again after this", True),
+    ('en', 'churn_threat', "I won't be renewing the policy, I'll take it out with a different insurer", True),
+    ('en', 'churn_threat', "we're not renewing with you next year", True),
+    ('en', 'churn_threat', "I'll just have the boiler serviced somewhere else", True),
+    ('en', 'churn_threat', "I'd rather take my car to another garage, I'll get it done elsewhere", True),
+    ('en', 'churn_threat', 'my contract ends in june, can you tell me the early exit fee', False),
+    ('en', 'churn_threat', "the app said it won't renew automatically, is that right", False),
+    ('en', 'churn_threat', 'we moved the sofa elsewhere in the room', False),
+    # manager request: someone competent
+    ('en', 'manager_request', 'can you find me somebody more competent please', True),
+    ('en', 'manager_request', "I need someone who actually knows what they're doing, not you", True),
+    # plan: information and vague conditionals are not plans; a call back is
+    ('en', 'plan', "you'll get a text when the driver is on his way", False),
+    ('en', 'plan', 'you should get an email once the refund is processed', False),
+    ('en', 'plan', 'you should get the email within the hour', True),
+    ('en', 'plan', "honestly I can't say when the courier will arrive", False),
+    ('en', 'plan', "if we need anything else from you we'll give you a ring", False),
+    ('en', 'plan', "if anything changes we'll let you know", False),
+    ('en', 'plan', "I'll call you back this afternoon with the result", True),
+    ('en', 'plan', 'the engineer will be with you on thursday morning', True),
+    ('en', 'plan', "I'll check with the warehouse and ring you back", True),
+    # deflect with a hedge; an apology that introduces a deflection is not empathy
+    ('en', 'deflect', "that's not strictly our department, you want the lettings team", True),
+    ('en', 'empathy', "sorry, but that's not really something we deal with", False),
+    ('en', 'empathy', "I'm so sorry about the wait, that's not how it should be", True),
+    # repeat contact in writing; calling back after a dropped line is not
+    ('en', 'repeat_contact', "I've written you two letters and nobody answered", True),
+    ('en', 'repeat_contact', 'I sent a couple of messages through the app and never got a reply', True),
+    ('en', 'repeat_contact', 'I submitted the online form twice already', True),
+    ('en', 'repeat_contact', 'hi, we got cut off a minute ago, I was calling back about the refund', False),
+    ('en', 'repeat_contact', 'I rang before but the call dropped', False),
+    ('en', 'repeat_contact', 'I had nothing to do with that payment', False),
+    # calm down
+    ('en', 'calm_down', "no, don't get all worked up, we can sort it", True),
+    ('en', 'calm_down', "please don't get agitated, it's just a form", True),
+]
+
+
+@pytest.mark.parametrize("lang, category, text, should_fire", CLASS_CASES_3)
+def test_phrasing_classes_of_the_third_blind_set(lang, category, text, should_fire):
+    found = category in cats(lang, text, CATEGORIES[category])
+    assert found == should_fire, text
+
+
+def test_class_cases_3_are_not_evaluation_lines():
+    held_out = set()
+    for name in ("triggers_eval.jsonl", "triggers_blind.jsonl", "triggers_blind2.jsonl", "triggers_blind3.jsonl"):
+        path = EVAL_SET.parent / name
+        held_out |= {json.loads(line)["text"].lower() for line in path.read_text(encoding="utf-8").splitlines() if line}
+    assert not ({text.lower() for _, _, text, _ in CLASS_CASES_3} & held_out)
