@@ -959,6 +959,36 @@ CLASS_CASES_3 += [
     ('en', 'calm_down', "please don't get agitated, it's just a form", True),
 ]
 
+CLASS_CASES_3 += [
+    # churn without "cancel": never again, not renewing, going elsewhere, another provider
+    ('ru', 'churn_threat', 'я больше никогда не буду у вас заказывать', True),
+    ('ru', 'churn_threat', 'никогда больше не поеду вашим перевозчиком', True),
+    ('ru', 'churn_threat', 'подписку продлевать мы не будем', True),
+    ('ru', 'churn_threat', 'я не продлю договор, перейду в другую компанию', True),
+    ('ru', 'churn_threat', 'страховаться буду в другой страховой', True),
+    ('ru', 'churn_threat', 'лекарства буду покупать в другой аптеке', True),
+    ('ru', 'churn_threat', 'я никогда не летал этим рейсом', False),
+    ('ru', 'churn_threat', 'как продлить полис на следующий год', False),
+    ('ru', 'churn_threat', 'мне не продлили пропуск', False),
+    # manager: someone competent
+    ('ru', 'manager_request', 'дайте мне кого-нибудь более грамотного', True),
+    ('ru', 'manager_request', 'соедините с тем кто реально разбирается', True),
+    # repeat contact in writing; a call back after a dropped line is not
+    ('ru', 'repeat_contact', 'два письма вам отправил и тишина', True),
+    ('ru', 'repeat_contact', 'писала и в чат и на почту, никто не ответил', True),
+    ('ru', 'repeat_contact', 'ноль реакции на мою жалобу', True),
+    ('ru', 'repeat_contact', 'связь оборвалась, звоню снова', False),
+    ('ru', 'repeat_contact', 'я уже звонила минуту назад, но связь прервалась', False),
+    # blame
+    ('ru', 'blame', 'вам надо было сразу позвонить нам, а не ждать неделю', True),
+    ('ru', 'blame', 'вам должны были сообщить об этом смс', False),
+    # plan precision: reading out a number, vague conditional
+    ('ru', 'plan', 'так, номер обращения пятьсот двенадцать', False),
+    ('ru', 'plan', 'если что-то понадобится, мы вам перезвоним', False),
+    ('ru', 'plan', 'я оформлю обращение, номер заявки пришлю смс', True),
+    ('ru', 'plan', 'я уточню у мастера и перезвоню вам', True),
+]
+
 
 @pytest.mark.parametrize("lang, category, text, should_fire", CLASS_CASES_3)
 def test_phrasing_classes_of_the_third_blind_set(lang, category, text, should_fire):
