@@ -989,6 +989,41 @@ CLASS_CASES_3 += [
     ('ru', 'plan', 'я уточню у мастера и перезвоню вам', True),
 ]
 
+CLASS_CASES_3 += [
+    # churn without "cancel": never again, not renewing, going elsewhere
+    ('bg', 'churn_threat', 'повече никога няма да пътувам с вашия превозвач', True),
+    ('bg', 'churn_threat', 'няма да подновя договора, ще си взема интернет от друга фирма', True),
+    ('bg', 'churn_threat', 'колата ще я обслужвам в друг сервиз', True),
+    ('bg', 'churn_threat', 'отивам другаде, писна ми', True),
+    ('bg', 'churn_threat', 'кога трябва да подновя застраховката', False),
+    ('bg', 'churn_threat', 'никога не съм летял с тази авиокомпания', False),
+    # manager: someone more senior or competent
+    ('bg', 'manager_request', 'има ли при вас някой по-опитен', True),
+    ('bg', 'manager_request', 'дайте ми някой който знае какво прави', True),
+    # abuse: adjective first; swearing at a device is not abuse
+    ('bg', 'abuse', 'напълно безполезни сте', True),
+    ('bg', 'abuse', 'тоя рутер пак мига, да го вземат дяволите', False),
+    # calm down repeated
+    ('bg', 'calm_down', 'спокойно, спокойно, ще намерим решение', True),
+    # deflect
+    ('bg', 'deflect', 'не е наша грешката, банката я е бавила', True),
+    ('bg', 'deflect', 'това не е точно наш отдел', True),
+    # blame
+    ('bg', 'blame', 'трябваше навреме да съобщите за повредата', True),
+    ('bg', 'blame', 'вие сами сте избрали грешния адрес', True),
+    ('bg', 'blame', 'трябваше да получите смс', False),
+    # repeat contact in writing; a call back after a dropped line is not
+    ('bg', 'repeat_contact', 'пратих ви два имейла и нищо', True),
+    ('bg', 'repeat_contact', 'нула реакция от ваша страна', True),
+    ('bg', 'repeat_contact', 'разговорът прекъсна, затова отново ви звъня', False),
+    # plan precision
+    ('bg', 'plan', 'така, номерът на случая е пет шест седем', False),
+    ('bg', 'plan', 'няма проблем, ще го направим', False),
+    ('bg', 'plan', 'ако ни трябва още нещо, ще ви се обадим', False),
+    ('bg', 'plan', 'ще ви се обадя утре следобед с отговор', True),
+    ('bg', 'plan', 'ще проверя в сервиза и ще ви се обадя', True),
+]
+
 
 @pytest.mark.parametrize("lang, category, text, should_fire", CLASS_CASES_3)
 def test_phrasing_classes_of_the_third_blind_set(lang, category, text, should_fire):
