@@ -1027,6 +1027,34 @@ CLASS_CASES_3 += [
     ('bg', 'plan', 'добре, ще го направим', False),
 ]
 
+CLASS_CASES_3 += [
+    # churn without "reziliez": never again, not renewing, going elsewhere
+    ('ro', 'churn_threat', 'nu mai calatoresc niciodata cu voi', True),
+    ('ro', 'churn_threat', 'nu o sa mai prelungesc abonamentul, il iau de la alt operator', True),
+    ('ro', 'churn_threat', 'masina o duc la alt service de acum', True),
+    ('ro', 'churn_threat', 'comand in alta parte, m-am saturat', True),
+    ('ro', 'churn_threat', 'nu am mai calatorit de mult', False),
+    ('ro', 'churn_threat', 'cum prelungesc polita online', False),
+    # manager: someone competent
+    ('ro', 'manager_request', 'dati-mi pe cineva care chiar se pricepe', True),
+    ('ro', 'manager_request', 'transferati-ma la un coleg mai experimentat', True),
+    # abuse: swearing at a device is not abuse
+    ('ro', 'abuse', 'la naiba cu imprimanta asta', False),
+    ('ro', 'abuse', 'sunteti niste idioti', True),
+    # repeat contact in writing; a call back after a dropped line is not
+    ('ro', 'repeat_contact', 'am trimis doua reclamatii si nimic', True),
+    ('ro', 'repeat_contact', 'nimeni nu mi-a raspuns la mesaje', True),
+    ('ro', 'repeat_contact', 'mi s-a inchis apelul si am sunat din nou', False),
+    # paraphrase with "adica"
+    ('ro', 'paraphrase', 'adică pachetul a ajuns deteriorat', True),
+    ('ro', 'paraphrase', 'nu știu ce adică', False),
+    # plan precision
+    ('ro', 'plan', 'deci numarul dosarului este trei sute doi', False),
+    ('ro', 'plan', 'daca avem nevoie de ceva in plus, va contactam noi', False),
+    ('ro', 'plan', 'va sun inapoi maine dimineata', True),
+    ('ro', 'plan', 'verific cu colegii si va sun inapoi', True),
+]
+
 
 @pytest.mark.parametrize("lang, category, text, should_fire", CLASS_CASES_3)
 def test_phrasing_classes_of_the_third_blind_set(lang, category, text, should_fire):
