@@ -229,7 +229,8 @@ class Coach:
         prompt = self._choose(cue_name, kind)
         if prompt is None:
             return False
-        ok, _ = self.policy.offer(t, prompt.id, prompt.kind, self._ttl(prompt))
+        ok, _ = self.policy.offer(t, prompt.id, prompt.kind, self._ttl(prompt),
+                                  instance=self._instance_id(prompt, t))
         if not ok:
             return False
         self._emit_prompt(t, prompt, cue)
@@ -241,8 +242,12 @@ class Coach:
             return float(PACER["cycles"] * (PACER["inhale_s"] + PACER["exhale_s"]))
         return self.p.policy.ttl_s
 
+    @staticmethod
+    def _instance_id(prompt: Prompt, t: float) -> str:
+        return f"{prompt.id}@{t:.2f}"
+
     def _emit_prompt(self, t: float, prompt: Prompt, cue: _Cue, ttl: float | None = None) -> None:
-        pid = f"{prompt.id}@{t:.2f}"
+        pid = self._instance_id(prompt, t)
         self._kind_of[pid] = prompt.kind
         why: dict[str, Any] = {"cue": cue.name, "t": round(cue.t, 2)}
         if cue.speaker:

@@ -34,7 +34,7 @@ class PolicyParams(BaseModel):
 
 @dataclass
 class _Shown:
-    id: str
+    id: str            # the instance on screen (what an acknowledgement names)
     kind: str
     priority: int
     t: float
@@ -51,10 +51,14 @@ class PromptPolicy:
         self.suppressed: dict[str, int] = {}
         self.shown: dict[str, int] = {}
         self.acks: dict[str, dict[str, int]] = {}
+        self._acked: set[str] = set()
 
-    def offer(self, t: float, prompt_id: str, kind: str, ttl: float | None = None) -> tuple[bool, str]:
-        """Decide on a candidate at audio time ``t``: (show?, reason).  ``ttl``: how
-        long it stays on screen if shown (default ``ttl_s``)."""
+    def offer(self, t: float, prompt_id: str, kind: str, ttl: float | None = None,
+              instance: str | None = None) -> tuple[bool, str]:
+        """Decide on a candidate at audio time ``t``: (show?, reason).  ``prompt_id``
+        is the playbook prompt (for de-duplication), ``instance`` the id its event
+        will carry (what acknowledgements name); ``ttl``: how long it stays on
+        screen if shown (default ``ttl_s``)."""
         priority = PRIORITY.get(kind, 0)
         while self._recent and t - self._recent[0] >= 60.0:
             self._recent.popleft()
@@ -72,7 +76,8 @@ class PromptPolicy:
             self.suppressed[reason] = self.suppressed.get(reason, 0) + 1
             return False, reason
         replaced = on_screen.id if on_screen is not None else ""
-        self.current = _Shown(prompt_id, kind, priority, t, t + (self.p.ttl_s if ttl is None else ttl))
+        self.current = _Shown(instance or prompt_id, kind, priority, t,
+                              t + (self.p.ttl_s if ttl is None else ttl))
         self._by_kind[kind] = t
         self._by_id[prompt_id] = t
         self._recent.append(t)
@@ -80,6 +85,11 @@ class PromptPolicy:
         return True, f"replaces {replaced}" if replaced else "shown"
 
     def ack(self, prompt_id: str, kind: str, action: str) -> None:
+        """An acknowledgement of the prompt instance ``prompt_id``; only the first
+        one counts (a second key press or a second open page adds nothing)."""
+        if prompt_id in self._acked:
+            return
+        self._acked.add(prompt_id)
         counts = self.acks.setdefault(kind, {"used": 0, "dismissed": 0})
         counts[action] = counts.get(action, 0) + 1
         if self.current is not None and self.current.id == prompt_id:

@@ -188,3 +188,15 @@ def test_a_breathe_prompt_holds_the_screen_for_its_whole_pacer():
     assert p.offer(0, "breathe.hold", "breathe", ttl=30)[0]
     assert p.offer(20, "listen.overlap", "listen") == (False, "outranked")
     assert p.offer(31, "listen.overlap", "listen")[0]
+
+
+def test_dismissing_a_prompt_frees_the_screen_for_the_next_one():
+    call = Call()
+    call.say("customer", 1.0, "I want to speak to your manager")
+    (first,) = call.of("prompt")
+    call.bus.emit("prompt_ack", 4.0, "operator", prompt_id=first["id"], action="dismissed")
+    call.bus.emit("prompt_ack", 4.1, "operator", prompt_id=first["id"], action="used")   # ignored
+    call.say("operator", 6.0, "calm down please")           # a lower-priority nudge: the screen is free
+    assert [e["kind"] for e in call.of("prompt")] == ["plan", "technique"]
+    assert call.coach.summary()["prompts"]["dismissed"] == 1
+    assert call.coach.summary()["prompts"]["used"] == 0
