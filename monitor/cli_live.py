@@ -14,7 +14,7 @@ from rich.console import Console
 from audio.channels import ChannelMap
 from audio.mic_source import MicSource
 from monitor.config import load_config
-from monitor.event_bus import EventBus
+from monitor.event_bus import EventBus, default_call_id
 from monitor.pipeline import CallInfo, CallPipeline
 from monitor.report_console import print_summary
 from monitor.sinks import JsonlSink
@@ -38,7 +38,7 @@ def live_command(
     model: Optional[str] = typer.Option(None, "--model", metavar="NAME|DIR", help="Whisper model (default: bundled base)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | auto"),
     playbook: Optional[Path] = typer.Option(None, "--playbook", metavar="DIR", help="Your own playbook folder."),
-    call_id: Optional[str] = typer.Option(None, "--call-id", help="Call id (default: live-<date>-<time>)."),
+    call_id: Optional[str] = typer.Option(None, "--call-id", help="Call id (default: live-<date>-<time>-<host>-<random>)."),
     hub: Optional[str] = typer.Option(None, "--hub", metavar="URL", help="Publish the call to a calmline hub."),
     token: Optional[str] = typer.Option(None, "--token", envvar="CALMLINE_HUB_TOKEN",
                                         help="Your hub token (or set CALMLINE_HUB_TOKEN)."),
@@ -54,7 +54,7 @@ def live_command(
     source = MicSource(mic, far_end)
     speakers = ("operator", "customer")[: source.channels]
     cmap = ChannelMap(tuple(range(source.channels)), speakers, source.channels)
-    bus = EventBus(call_id or time.strftime("live-%Y%m%d-%H%M%S"))
+    bus = EventBus(call_id or default_call_id("live"))
     err = Console(stderr=True)
     sink = JsonlSink(events) if events else None
     if sink is not None:

@@ -14,7 +14,7 @@ from audio.channels import map_channels, parse_mapping
 from audio.errors import AudioDecodeError
 from audio.file_source import FileSource
 from monitor.config import load_config
-from monitor.event_bus import EventBus
+from monitor.event_bus import EventBus, default_call_id
 from monitor.pipeline import CallInfo, CallPipeline
 from monitor.report_console import print_summary, print_transcript
 from monitor.report_html import check_report_path, write_report
@@ -95,7 +95,7 @@ def replay_command(
     source = FileSource(path, chunk_seconds=0.1 if realtime else 0.5)
     cmap = map_channels(source.info.channels, cfg.channel_mapping)
     if hub and not call_id:     # call ids must be unique on a hub
-        call_id = f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        call_id = default_call_id(path.stem)
     bus = EventBus(call_id or path.stem)
     sink = JsonlSink(events) if events else None
     if sink is not None:

@@ -11,8 +11,10 @@ one gap-free sequence; one thread at a time delivers.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
+import uuid
 from collections import deque
 from typing import Any, Callable
 
@@ -20,6 +22,12 @@ from audio.facts import Fact
 from monitor.events import Event, make_event
 
 Sink = Callable[[Event], None]
+
+
+def default_call_id(prefix: str) -> str:
+    """A call id unique across a contact center: prefix, date and time, host, random."""
+    host = "".join(c for c in socket.gethostname().split(".")[0] if c.isalnum() or c == "-")[:20]
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{host or 'pc'}-{uuid.uuid4().hex[:6]}"
 
 
 class EventBus:

@@ -109,7 +109,10 @@ def test_operator_cannot_publish_into_another_operators_call(hub):
     with client.websocket_connect("/ws/publish", headers={"Authorization": f"Bearer {tokens['olga']}"}) as ws:
         ws.send_text(json.dumps({"kind": "event", "call_id": "c2", "event": {
             "v": 1, "type": "silence", "call_id": "c2", "seq": 9, "t": 1.0, "wall": 1.0, "t_detected": 6.0}}))
-        assert ws.receive_json()["kind"] == "error"
+        reply = ws.receive_json()
+        assert reply["kind"] == "ack" and "another operator" in reply["refused"]
+        ws.send_text("{not json")                              # a damaged spool line
+        assert ws.receive_json()["refused"]
     assert store.max_seq("c2") == 1
 
 
@@ -240,3 +243,37 @@ def test_a_spool_left_by_an_earlier_run_is_resent(hub, tmp_path):
     assert later.close(timeout=10)["hub"]["pending"] == 0
     server.stop()
     assert [e["seq"] for e in store.events("offline-call")] == list(range(20))
+
+
+def test_a_refused_line_does_not_block_the_lines_after_it(hub, tmp_path):
+    store, tokens = hub
+    seed_call(store, "taken", operator="omar")
+    port = free_port()
+    server = WebServer(create_hub_app(store), "127.0.0.1", port)
+    server.start()
+    spool = tmp_path / "spool"
+    # an earlier run left a spool for a call id another operator owns
+    blocked = HubPublisher(f"http://127.0.0.1:{port}", tokens["olga"], "taken", spool_dir=spool)
+    bus = EventBus("taken")
+    bus.subscribe(blocked)
+    bus.emit("silence", 1.0, t_detected=6.0)
+    stats = blocked.close(timeout=10)
+    assert stats["hub"]["refused"] == 1 and stats["hub"]["pending"] == 0
+    mine = HubPublisher(f"http://127.0.0.1:{port}", tokens["olga"], "mine", spool_dir=spool)
+    bus = EventBus("mine")
+    bus.subscribe(mine)
+    bus.emit("silence", 1.0, t_detected=6.0)
+    assert mine.close(timeout=10)["hub"]["pending"] == 0
+    server.stop()
+    assert store.max_seq("mine") == 0
+
+
+def test_two_processes_never_share_a_spool(hub, tmp_path):
+    store, tokens = hub
+    first = HubPublisher("http://127.0.0.1:9", tokens["olga"], "call-a", spool_dir=tmp_path)
+    with pytest.raises(CalmlineError, match="already being published"):
+        HubPublisher("http://127.0.0.1:9", tokens["olga"], "call-a", spool_dir=tmp_path)
+    other = HubPublisher("http://127.0.0.1:9", tokens["olga"], "call-b", spool_dir=tmp_path)
+    assert [s.path.name for s in other.spools] == ["call-b.jsonl"]     # call-a is busy: left alone
+    first.close(timeout=0.1)
+    other.close(timeout=0.1)

@@ -20,6 +20,7 @@ import base64
 import contextlib
 import io
 import json
+import sqlite3
 import time
 import wave
 from importlib import resources
@@ -194,15 +195,20 @@ def create_hub_app(store: Store) -> FastAPI:
                 if msg.get("bytes") is not None:
                     await _relay_audio(hub, owned, msg["bytes"])
                     continue
-                data = json.loads(msg.get("text") or "{}")
-                call_id = str(data.get("call_id", ""))
+                try:
+                    data = json.loads(msg.get("text") or "{}")
+                    call_id = str(data.get("call_id", "")) if isinstance(data, dict) else ""
+                except ValueError:
+                    data, call_id = {}, ""
                 if not call_id:
+                    # acked as refused, so a damaged spool line cannot block the ones after it
+                    await ws.send_json({"kind": "ack", "refused": "not a calmline message"})
                     continue
                 if call_id not in owned:
                     owner = store.ensure_call(call_id, user.name, time.time())
                     if owner != user.name and user.role != "supervisor":
-                        await ws.send_json({"kind": "error", "call_id": call_id,
-                                            "error": "this call belongs to another operator"})
+                        await ws.send_json({"kind": "ack", "call_id": call_id,
+                                            "refused": "this call belongs to another operator"})
                         continue
                     owned.add(call_id)
                     hub.publishers[call_id] = ws
@@ -220,9 +226,10 @@ def create_hub_app(store: Store) -> FastAPI:
                     await ws.send_json({"kind": "clip_ack", "call_id": call_id, "t_start": data["t_start"]})
         except (WebSocketDisconnect, RuntimeError):
             pass
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, sqlite3.Error) as exc:
             with contextlib.suppress(Exception):
-                await ws.close(code=4400, reason=f"bad message: {exc}"[:120])
+                await ws.close(code=4400 if not isinstance(exc, sqlite3.Error) else 1011,
+                               reason=f"{type(exc).__name__}: {exc}"[:120])
         finally:
             for call_id in owned:
                 if hub.publishers.get(call_id) is ws:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fcntl
 import json
 import os
 import threading
@@ -59,15 +60,28 @@ def ws_url(url: str) -> str:
     return urlunparse((scheme, parts.netloc, parts.path.rstrip("/") + "/ws/publish", "", "", ""))
 
 
+class SpoolBusy(Exception):
+    """Another calmline process has this spool open."""
+
+
 class Spool:
-    """One call's outbox: append-only JSON lines plus the count the hub acked."""
+    """One call's outbox: append-only JSON lines plus the count the hub acked.
+
+    The file is locked (``flock``) while open, so two calmline processes sharing
+    a spool folder never adopt, resend or delete each other's spool.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._fh = open(path, "a", encoding="utf-8")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            raise SpoolBusy(str(path)) from None
         self.acked_path = path.with_suffix(".acked")
         self.lines: list[str] = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
         self.acked = int(self.acked_path.read_text() or 0) if self.acked_path.exists() else 0
-        self._fh = open(path, "a", encoding="utf-8")
 
     def append(self, line: str) -> None:
         self._fh.write(line + "\n")
@@ -113,12 +127,21 @@ class HubPublisher:
         except OSError as exc:
             raise CalmlineError(f"cannot create the spool folder {directory}: {exc.strerror}") from None
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in call_id)
-        self.spools: list[Spool] = [Spool(p) for p in sorted(directory.glob("*.jsonl"))
-                                    if p.stem != safe]
-        self.spool = Spool(directory / f"{safe}.jsonl")
+        self.spools: list[Spool] = []
+        for path in sorted(directory.glob("*.jsonl")):
+            if path.stem != safe:
+                try:
+                    self.spools.append(Spool(path))      # left by an earlier run: resend it
+                except SpoolBusy:
+                    pass                                 # another running calmline owns it
+        try:
+            self.spool = Spool(directory / f"{safe}.jsonl")
+        except SpoolBusy:
+            raise CalmlineError(f"call {call_id!r} is already being published by another "
+                                "calmline on this machine; give this one another --call-id") from None
         self.spools.append(self.spool)
         self.listening = False
-        self.sent = self.acked = self.reconnects = self.audio_dropped = 0
+        self.sent = self.acked = self.refused = self.reconnects = self.audio_dropped = 0
         self.connected = False
         self.last_error = ""
         self._audio: deque[bytes] = deque(maxlen=50)
@@ -175,7 +198,7 @@ class HubPublisher:
 
     def stats(self) -> dict[str, Any]:
         pending = sum(len(s.lines) - s.acked for s in self.spools)
-        return {"hub": {"sent": self.sent, "acked": self.acked, "pending": pending,
+        return {"hub": {"sent": self.sent, "acked": self.acked, "refused": self.refused, "pending": pending,
                         "reconnects": self.reconnects, "audio_dropped": self.audio_dropped,
                         "connected": self.connected}}
 
@@ -229,15 +252,17 @@ class HubPublisher:
                 if kind in ("ack", "clip_ack") and in_flight:
                     spool = in_flight.popleft()
                     spool.ack()
-                    self.acked += 1
+                    if msg.get("refused"):
+                        self.refused += 1          # the hub will never take it: don't resend
+                        self.last_error = str(msg["refused"])
+                    else:
+                        self.acked += 1
                     if spool.acked % 50 == 0:
                         spool.save()
-                elif kind == "listen":
+                elif kind == "listen" and msg.get("call_id") in (None, self.call_id):
                     self.listening = bool(msg.get("on"))
                     if self.on_listening is not None:
                         self.on_listening(self.listening, str(msg.get("by", "")))
-                elif kind == "error":
-                    raise ConnectionError(msg.get("error", "hub error"))
 
         receiver = asyncio.create_task(receive())
         try:
