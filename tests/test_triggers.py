@@ -957,6 +957,9 @@ CLASS_CASES_3 += [
     # calm down
     ('en', 'calm_down', "no, don't get all worked up, we can sort it", True),
     ('en', 'calm_down', "please don't get agitated, it's just a form", True),
+    # swearing at a device is not abuse
+    ('en', 'abuse', 'this fucking router keeps dropping out', False),
+    ('en', 'abuse', "you're a fucking joke, all of you", True),
 ]
 
 CLASS_CASES_3 += [
@@ -1040,7 +1043,7 @@ CLASS_CASES_3 += [
     ('ro', 'manager_request', 'transferati-ma la un coleg mai experimentat', True),
     # abuse: swearing at a device is not abuse
     ('ro', 'abuse', 'la naiba cu imprimanta asta', False),
-    ('ro', 'abuse', 'sunteti niste idioti', True),
+    ('ro', 'abuse', 'la naiba, sunteti niste idioti cu totii', True),
     # repeat contact in writing; a call back after a dropped line is not
     ('ro', 'repeat_contact', 'am trimis doua reclamatii si nimic', True),
     ('ro', 'repeat_contact', 'nimeni nu mi-a raspuns la mesaje', True),
