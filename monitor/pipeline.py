@@ -126,9 +126,11 @@ class CallPipeline:
             for stage in self.stages:
                 stage.process(pcm, self.frontend)
             return
-        for stage in self.stages:
-            stage.process(pcm, self.frontend)
-        self._hold(facts)
+        try:
+            for stage in self.stages:
+                stage.process(pcm, self.frontend)
+        finally:                       # even if interrupted, this block's facts are kept
+            self._hold(facts)
 
     def _hold(self, facts: list[Fact]) -> None:
         """Queue a block's facts with its utterance slots; release every block whose

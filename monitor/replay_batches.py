@@ -69,6 +69,7 @@ class ReplayBatcher:
         self.waiting: dict[str, _Waiting] = {}
         self.new_slots: list[Slot] = []
         self.windows = 0
+        self.failed = 0            # utterances whose window could not be transcribed
 
     def add(self, utt: Utterance, now: float) -> None:
         slot = Slot()
@@ -108,10 +109,18 @@ class ReplayBatcher:
             parts.append(utt.samples)
             offsets.append((at, at + len(utt.samples) / SAMPLE_RATE))
             at += len(utt.samples) / SAMPLE_RATE
-        timed = self.transcribe(speaker, np.concatenate(parts))
-        self.windows += 1
-        for (utt, slot), words, (a, b) in zip(w.utterances, assign_words(timed, offsets), offsets):
-            segs = [s for s in timed.segments if s.end > a and s.start < b] or timed.segments
-            text = "".join(x.text for x in words).strip()
-            slot.event = self.finalize(utt, text, segs, timed)
-            slot.ready = True
+        try:
+            timed = self.transcribe(speaker, np.concatenate(parts))
+            self.windows += 1
+            for (utt, slot), words, (a, b) in zip(w.utterances, assign_words(timed, offsets), offsets):
+                segs = [s for s in timed.segments if s.end > a and s.start < b] or timed.segments
+                text = "".join(x.text for x in words).strip()
+                slot.event = self.finalize(utt, text, segs, timed)
+                slot.ready = True
+        finally:
+            # whatever happened (an engine error, Ctrl-C), these slots must not hold
+            # back the rest of the call's events: unfilled ones go out empty
+            for _, slot in w.utterances:
+                if not slot.ready:
+                    self.failed += 1
+                    slot.ready = True

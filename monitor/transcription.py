@@ -157,6 +157,9 @@ class TranscriptionStage:
         self.audio_seconds = 0.0
         self.speculations = 0
         self.speculations_used = 0
+        self.errors = 0
+        self.first_error = ""
+        self._failures_in_a_row = 0
         self._speculated: dict[str, tuple[tuple[float, float, int], Transcript]] = {}
         # live worker
         self._queue: deque[_Item] = deque()
@@ -237,12 +240,15 @@ class TranscriptionStage:
                 "partials_skipped": self.partials_skipped,
                 "speculative_finals": {"made": self.speculations, "used": self.speculations_used},
                 "replay_windows": self.batcher.windows if self.batcher is not None else 0,
+                "errors": self.errors + (self.batcher.failed if self.batcher is not None else 0),
                 "backlog_max": self.backlog_max,
                 "asr_seconds": round(self.asr_seconds, 3),
                 "real_time_factor": round(self.asr_seconds / audio_s, 4),
                 "languages": {s: lang for s, lang in self.language.items()},
             }
         }
+        if self.first_error:
+            out["transcription"]["first_error"] = self.first_error
         if self.lags:
             lags = np.array(self.lags)
             out["transcription"]["lag_s"] = {
@@ -271,7 +277,9 @@ class TranscriptionStage:
                 self.merged += 1
             else:
                 if len(self._queue) >= self.p.queue_max:
-                    self.skipped += self._queue.popleft().parts
+                    dropped = self._queue.popleft()
+                    self.skipped += dropped.parts
+                    self._partials[dropped.speaker] = _Partial()
                 self._queue.append(item)
             self.backlog_max = max(self.backlog_max, len(self._queue))
             self._cv.notify()
@@ -342,15 +350,25 @@ class TranscriptionStage:
                 if not self._queue and self._closing:
                     return
                 item = self._queue.popleft() if self._queue else None
-            if item is not None:
-                self._run(item)
-                self._partials[item.speaker] = _Partial()
-            elif spec is not None:
-                key = (spec.t, spec.t_end, len(spec.samples))
-                self._speculated[spec.speaker] = (key, self._transcribe(spec.speaker, spec.samples))
-                self.speculations += 1
-            elif due is not None:
-                self._run_partial(due)
+            try:
+                if item is not None:
+                    self._partials[item.speaker] = _Partial()
+                    self._run(item)
+                elif spec is not None:
+                    key = (spec.t, spec.t_end, len(spec.samples))
+                    self._speculated[spec.speaker] = (key, self._transcribe(spec.speaker, spec.samples))
+                    self.speculations += 1
+                elif due is not None:
+                    self._run_partial(due)
+                self._failures_in_a_row = 0
+            except Exception as exc:  # the call goes on: count it, say it once, keep working
+                self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        self.errors += 1
+        self._failures_in_a_row += 1
+        if self.errors == 1:
+            self.first_error = f"{type(exc).__name__}: {exc}"[:300]
 
     def _speculation_due(self) -> Utterance | None:
         """An utterance that has probably just ended (called under the lock)."""

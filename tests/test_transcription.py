@@ -191,3 +191,40 @@ def test_replay_windows_wait_at_most_the_configured_call_time():
     for e in (e for e in events if e.type == "utterance"):
         later = [x for x in events if x.type == "level" and x.seq < e.seq]
         assert later[-1].t - e["t_end"] <= 3.0 + 1.0         # released within the wait
+
+
+class FlakyEngine(FakeEngine):
+    def transcribe(self, samples, language, beam_size):
+        if len(self.calls) == 1:
+            self.calls.append(None)
+            raise RuntimeError("CUDA out of memory")
+        return super().transcribe(samples, language, beam_size)
+
+
+def test_a_failing_model_call_does_not_stop_live_transcription():
+    engine = FlakyEngine()
+    params = TranscriptionParams(speculate_ms=0, partial_after_s=30)
+    events, stats, stage = replay([turns(4)], engine, live=True, params=params)
+    assert stats["errors"] == 1 and "CUDA out of memory" in stats["first_error"]
+    assert len([e for e in events if e.type == "utterance"]) == 3      # the other three still came
+
+
+def test_an_interrupted_replay_window_does_not_swallow_the_rest_of_the_call():
+    class Interrupting(FakeEngine):
+        def transcribe_timed(self, samples, language, beam_size):
+            raise KeyboardInterrupt
+
+    bus = EventBus("t")
+    events = []
+    bus.subscribe(events.append)
+    data = np.stack([turns(3)])
+    cmap = map_channels(1, None)
+    stage = TranscriptionStage(bus, cmap.speakers, Interrupting(), TranscriptionParams(replay_batch_s=2.0),
+                               EndpointParams(), VadParams(), live=False)
+    pipeline = CallPipeline(load_config(), bus, CallInfo("t", 16000, 1, cmap), [stage])
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(ArraySource(data))
+    types = [e.type for e in events]
+    assert types[-2:] == ["call_end", "summary"]
+    # everything the front end saw before the interruption still went out
+    assert types.count("speech_end") == types.count("speech_start") >= 2
