@@ -11,7 +11,7 @@ from monitor.errors import CalmlineError
 from monitor.event_bus import EventBus
 from monitor.hub.app import create_hub_app
 from monitor.hub.auth import add_user, authenticate, revoke_user
-from monitor.hub.publisher import HubPublisher, is_private
+from monitor.hub.publisher import HubPublisher, is_private, redact
 from monitor.hub.store import Store
 from monitor.web.server import WebServer
 
@@ -277,3 +277,25 @@ def test_two_processes_never_share_a_spool(hub, tmp_path):
     assert [s.path.name for s in other.spools] == ["call-b.jsonl"]     # call-a is busy: left alone
     first.close(timeout=0.1)
     other.close(timeout=0.1)
+
+
+def test_summary_and_state_sent_to_the_hub_keep_operator_cues_private():
+    bus = EventBus("p")
+    out = []
+    bus.subscribe(lambda e: out.append(redact(e)))
+    bus.emit("state", 5.0, level="tense", previous="calm", reason="operator_raised_voice", score=1.5)
+    bus.emit("summary", 60.0, duration=60.0, speakers={
+        "operator": {"speech_s": 20.0, "raised_voice_count": 2, "raised_voice_s": 4.0},
+        "customer": {"speech_s": 25.0, "raised_voice_count": 1, "raised_voice_s": 3.0}},
+        coach={"escalation_timeline": [{"t": 5.0, "level": "tense", "reason": "operator_raised_voice"}],
+               "prompts": {"shown": 2, "log": [{"t": 5.0, "kind": "breathe", "title": "x"},
+                                               {"t": 9.0, "kind": "plan", "title": "y"}],
+                           "by_kind": {"breathe": 1, "plan": 1}, "after_call": ["breathe.after_call"]},
+               "incident": {"what_was_done": ["5.0s prompt breathe.hold", "9.0s prompt plan.legal"]}})
+    state, summary = out
+    assert state["reason"] == "operator cue (private)"
+    assert "raised_voice_s" not in summary["speakers"]["operator"]
+    assert summary["speakers"]["customer"]["raised_voice_s"] == 3.0
+    text = json.dumps(summary)
+    assert "breathe" not in text and "operator_raised_voice" not in text
+    assert summary["coach"]["prompts"]["shown"] == 1

@@ -47,6 +47,40 @@ def is_private(event: Event) -> bool:
     return event.speaker == "operator" and event.type in OPERATOR_CUES
 
 
+PRIVATE_REASONS = ("operator_raised_voice",)
+
+
+def redact(event: Event) -> dict[str, Any]:
+    """The event as the hub may see it when operator cues are not shared: the
+    operator's raised voice and hold-and-breathe prompts are taken out of the
+    summary, the escalation reasons and the incident record too."""
+    d = event.to_dict()
+    if d.get("reason") in PRIVATE_REASONS:
+        d["reason"] = "operator cue (private)"
+    if d["type"] != "summary":
+        return d
+    operator = (d.get("speakers") or {}).get("operator")
+    if isinstance(operator, dict):
+        for key in ("raised_voice_count", "raised_voice_s"):
+            operator.pop(key, None)
+    coach = d.get("coach")
+    if isinstance(coach, dict):
+        for entry in coach.get("escalation_timeline", []):
+            if entry.get("reason") in PRIVATE_REASONS:
+                entry["reason"] = "operator cue (private)"
+        prompts = coach.get("prompts") or {}
+        prompts["log"] = [p for p in prompts.get("log", []) if p.get("kind") != "breathe"]
+        prompts.get("by_kind", {}).pop("breathe", None)
+        prompts.get("override_rate", {}).pop("breathe", None)
+        prompts["after_call"] = [p for p in prompts.get("after_call", []) if not p.startswith("breathe.")]
+        prompts["shown"] = len(prompts["log"])
+        incident = coach.get("incident")
+        if isinstance(incident, dict):
+            incident["what_was_done"] = [x for x in incident.get("what_was_done", [])
+                                         if "prompt breathe." not in x]
+    return d
+
+
 def default_spool_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(base) / "calmline" / "spool"
@@ -154,9 +188,10 @@ class HubPublisher:
 
     # --- producer side (pipeline threads) ------------------------------------------
     def __call__(self, event: Event) -> None:
-        if not self.share and is_private(event):
-            return
-        self._append({"kind": "event", "call_id": self.call_id, "event": event.to_dict()})
+        if self.share:
+            self._append({"kind": "event", "call_id": self.call_id, "event": event.to_dict()})
+        elif not is_private(event):
+            self._append({"kind": "event", "call_id": self.call_id, "event": redact(event)})
 
     def send_clip(self, t_start: float, t_end: float, reason: str, rate: int, pcm: bytes) -> None:
         self._append({"kind": "clip", "call_id": self.call_id, "t_start": round(t_start, 3),
