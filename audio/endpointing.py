@@ -136,6 +136,11 @@ class Endpointer:
                 continue
             self._cur.append(x)
             if change == ENDED:
+                if va.last_voiced < self._cur_first:
+                    # a long turn was split after its last voiced frame: what is left
+                    # is silence, neither an utterance nor a blip
+                    self._cur = []
+                    continue
                 end = min(va.last_voiced + 1 + self._tail, i + 1)
                 self._cur = self._cur[:end - self._cur_first]
                 out += self._close(va.last_voiced)

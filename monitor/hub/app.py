@@ -61,6 +61,7 @@ class Hub:
         self.listeners: dict[str, set[WebSocket]] = {}      # call id -> listening supervisors
         self.dashboards: set[asyncio.Queue] = set()
         self._pending: dict[str, float] = {}                 # call id -> first ingest (epoch ms)
+        self.dashboard_dropped = 0
         self._flush_task: asyncio.Task | None = None
 
     def ingested(self, call_id: str) -> None:
@@ -73,14 +74,15 @@ class Hub:
         pending, self._pending = self._pending, {}
         if not self.dashboards:
             return
-        calls = {c["id"]: c for c in self.store.calls(all_calls=True, since=time.time() - 24 * 3600)
-                 if c["id"] in pending}
+        calls = {c["id"]: c for c in self.store.calls(all_calls=True, ids=list(pending))}
         for call_id, ingested_ms in pending.items():
             if call_id in calls:
                 msg = {"kind": "call", "call": calls[call_id], "ingested_ms": ingested_ms}
                 for queue in list(self.dashboards):
                     if queue.qsize() < 1000:
                         queue.put_nowait(msg)
+                    else:
+                        self.dashboard_dropped += 1     # a stuck dashboard: counted
 
     async def set_listening(self, call_id: str, by: str) -> None:
         socket_ = self.publishers.get(call_id)
@@ -137,7 +139,8 @@ def create_hub_app(store: Store) -> FastAPI:
                                      all_calls=all or since is not None or operator is not None)}
 
     @app.get("/api/calls/{call_id}")
-    async def call(call_id: str, user: User = Depends(user_from)) -> dict[str, Any]:
+    def call(call_id: str, user: User = Depends(user_from)) -> dict[str, Any]:
+        # plain def: reading and parsing a long call's events runs in the threadpool
         row = readable_call(call_id, user)
         events = store.events(call_id)
         summary = next((e for e in reversed(events) if e["type"] == "summary"), None)

@@ -9,6 +9,7 @@ threat.  Overlapping flags share one clip (at most ``clip_max_s`` long).
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from typing import Any
 
@@ -32,7 +33,8 @@ class AudioTap:
         self._ring_start = 0            # sample index of the ring's first sample
         self._ring_len = 0
         self._keep = keep
-        self._clips: list[list[Any]] = []    # [t_start, t_end, reason]
+        self._clips: list[list[Any]] = []    # [t_start, t_end, reason]; under _lock:
+        self._lock = threading.Lock()        # flags also arrive on the transcriber's thread
         self._t = 0.0
         self.clips_sent = 0
 
@@ -47,13 +49,14 @@ class AudioTap:
             return
         t = event.get("t_detected", event.t)
         start, end = max(0.0, t - self.pad), t + self.pad
-        for clip in self._clips:
-            if start <= clip[1] and end - clip[0] <= self.max:
-                clip[1] = max(clip[1], end)
-                if reason not in clip[2].split(","):
-                    clip[2] += "," + reason
-                return
-        self._clips.append([start, end, reason])
+        with self._lock:
+            for clip in self._clips:
+                if start <= clip[1] and end - clip[0] <= self.max:
+                    clip[1] = max(clip[1], end)
+                    if reason not in clip[2].split(","):
+                        clip[2] += "," + reason
+                    return
+            self._clips.append([start, end, reason])
 
     # --- pipeline side -------------------------------------------------------------------
     def process(self, pcm: np.ndarray, frontend: Any) -> None:
@@ -76,17 +79,15 @@ class AudioTap:
         return {"clips_sent": self.clips_sent}
 
     def _send_due(self, now: float, end: float | None = None) -> None:
-        keep = []
-        for t_start, t_end, reason in self._clips:
-            if t_end <= now:
-                t_end = min(t_end, end if end is not None else t_end)
-                pcm = self._cut(t_start, t_end)
-                if pcm is not None:
-                    self.publisher.send_clip(t_start, t_end, reason, SAMPLE_RATE, pcm)
-                    self.clips_sent += 1
-            else:
-                keep.append([t_start, t_end, reason])
-        self._clips = keep
+        with self._lock:
+            due = [c for c in self._clips if c[1] <= now]
+            self._clips = [c for c in self._clips if c[1] > now]
+        for t_start, t_end, reason in due:
+            t_end = min(t_end, end if end is not None else t_end)
+            pcm = self._cut(t_start, t_end)
+            if pcm is not None:
+                self.publisher.send_clip(t_start, t_end, reason, SAMPLE_RATE, pcm)
+                self.clips_sent += 1
 
     def _cut(self, t_start: float, t_end: float) -> bytes | None:
         if not self._ring:

@@ -241,7 +241,8 @@ class Store:
     # --- reads ----------------------------------------------------------------------
     def calls(self, *, operator: str | None = None, state: str | None = None,
               since: float | None = None, flagged: bool | None = None, all_calls: bool = False,
-              live_within_s: float = 120.0, now: float | None = None) -> list[dict[str, Any]]:
+              ids: list[str] | None = None, live_within_s: float = 120.0,
+              now: float | None = None) -> list[dict[str, Any]]:
         """Live calls and flagged ones (which stay listed after they end), or every
         call matching the filters with ``all_calls``; most urgent first."""
         now = time.time() if now is None else now
@@ -259,6 +260,11 @@ class Store:
         if flagged is not None:
             sql += " AND flagged = ?"
             args.append(1 if flagged else 0)
+        if ids is not None:
+            if not ids:
+                return []
+            sql += f" AND id IN ({', '.join('?' * len(ids))})"
+            args.extend(ids)
         out = []
         for row in self.query(sql, args):
             live = row["ended_at"] is None and now - row["last_event_at"] <= live_within_s
