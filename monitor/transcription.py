@@ -105,11 +105,12 @@ class _Item:
     t_end: float
     samples: np.ndarray
     parts: int = 1
-    queued_at: float = 0.0
+    heard_at: float = 0.0      # monotonic time at which the audio at t_end came in
 
     def merge(self, other: "_Item") -> None:
         self.samples = np.concatenate([self.samples, _GAP, other.samples])
         self.t_end = other.t_end
+        self.heard_at = other.heard_at
         self.parts += other.parts
 
     @property
@@ -200,7 +201,7 @@ class TranscriptionStage:
             else:
                 utts = ep.feed(pcm[k], frontend.tracks[k].voiced, first)
             for utt in utts:
-                self._submit(utt)
+                self._submit(utt, frontend.t)
         if self.batcher is not None:
             self.batcher.tick(frontend.t)
         if self.live:
@@ -216,7 +217,7 @@ class TranscriptionStage:
             else:
                 utts = ep.finish()
             for utt in utts:
-                self._submit(utt)
+                self._submit(utt, frontend.t)
         if self.batcher is not None:
             self.batcher.flush_all()
         if self._worker is not None:
@@ -259,11 +260,15 @@ class TranscriptionStage:
         return out
 
     # --- internals -----------------------------------------------------------
-    def _submit(self, utt: Utterance) -> None:
+    def _submit(self, utt: Utterance, now_audio: float) -> None:
         if self.batcher is not None:
             self.batcher.add(utt, utt.t_end)
             return
-        item = _Item(utt.speaker, utt.t, utt.t_end, utt.samples, queued_at=time.monotonic())
+        # the audio at t_end came in (now_audio - t_end) seconds of audio ago: lag is
+        # measured from then on the monotonic clock, whatever the device start-up
+        # took or the input dropped
+        item = _Item(utt.speaker, utt.t, utt.t_end, utt.samples,
+                     heard_at=time.monotonic() - (now_audio - utt.t_end))
         if not self.live:
             self._run(item)
             return
@@ -330,12 +335,12 @@ class TranscriptionStage:
         extra: dict[str, Any] = {}
         if item.parts > 1:
             extra["parts"] = item.parts
-        event = self.bus.emit("utterance", item.t, item.speaker, t_end=item.t_end, text=tr.text,
+        self.bus.emit("utterance", item.t, item.speaker, t_end=item.t_end, text=tr.text,
                               language=tr.language, avg_logprob=round(tr.avg_logprob, 3),
                               no_speech_prob=round(tr.no_speech_prob, 3), **extra)
         self.utterances += 1
         if self.live:
-            self.lags.append(event.wall - item.t_end)
+            self.lags.append(time.monotonic() - item.heard_at)
 
     def _work(self) -> None:
         while True:
