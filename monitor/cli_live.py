@@ -75,6 +75,14 @@ def live_command(
     def on_interrupt(signum, frame):  # first Ctrl-C: end the call cleanly
         stop.set()
         source.stop()
+        err.print("ending the call: finishing the transcripts (Ctrl-C again to skip them)")
+        signal.signal(signal.SIGINT, on_second_interrupt)
+
+    def on_second_interrupt(signum, frame):  # second: skip what waits, still write the summary
+        for stage in parts.stages:
+            if hasattr(stage, "hurry"):
+                stage.hurry()
+        err.print("skipping the remaining transcripts; writing the summary")
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = signal.signal(signal.SIGINT, on_interrupt)

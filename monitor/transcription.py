@@ -167,6 +167,7 @@ class TranscriptionStage:
         self._cv = threading.Condition()
         self._partials = {s: _Partial() for s in speakers}
         self._closing = False
+        self._hurry = False
         self._worker: threading.Thread | None = None
         self.batcher: ReplayBatcher | None = None
         if not live and params.replay_batch_s > 0:
@@ -226,6 +227,14 @@ class TranscriptionStage:
                 self._cv.notify()
             self._worker.join()
 
+    def hurry(self) -> None:
+        """End now (a second Ctrl-C): what is still waiting is skipped, counted."""
+        with self._cv:
+            self._hurry = True
+            self.skipped += sum(item.parts for item in self._queue)
+            self._queue.clear()
+            self._cv.notify()
+
     def stats(self) -> dict[str, Any]:
         audio_s = max(1e-9, self.audio_seconds)
         out: dict[str, Any] = {
@@ -273,6 +282,9 @@ class TranscriptionStage:
             self._run(item)
             return
         with self._cv:
+            if self._hurry:
+                self.skipped += 1
+                return
             if (item.seconds >= self.p.partial_after_s + self.p.partial_every_s
                     and self._partials[item.speaker].emitted == 0):
                 self.partials_skipped += 1      # a long turn went by without a partial
@@ -346,14 +358,17 @@ class TranscriptionStage:
         while True:
             with self._cv:
                 spec = due = None
-                while not self._queue and not self._closing:
+                while not self._queue and not self._closing and not self._hurry:
                     spec = self._speculation_due()
                     due = None if spec is not None else self._partial_due()
                     if spec is not None or due is not None:
                         break
                     self._cv.wait(timeout=0.05)
-                if not self._queue and self._closing:
-                    return
+                if not self._queue and (self._closing or self._hurry):
+                    if self._closing:
+                        return
+                    self._cv.wait(timeout=0.05)
+                    continue
                 item = self._queue.popleft() if self._queue else None
             try:
                 if item is not None:

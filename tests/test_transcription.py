@@ -228,3 +228,22 @@ def test_an_interrupted_replay_window_does_not_swallow_the_rest_of_the_call():
     assert types[-2:] == ["call_end", "summary"]
     # everything the front end saw before the interruption still went out
     assert types.count("speech_end") == types.count("speech_start") >= 2
+
+
+def test_hurry_skips_what_waits_and_still_finishes():
+    engine = FakeEngine(delay=0.3)
+    bus = EventBus("t")
+    events = []
+    bus.subscribe(events.append)
+    data = np.stack([turns(8)])
+    cmap = map_channels(1, None)
+    stage = TranscriptionStage(bus, cmap.speakers, engine, TranscriptionParams(queue_max=20, merge_max_s=1.0),
+                               EndpointParams(), VadParams(), live=True)
+    pipeline = CallPipeline(load_config(), bus, CallInfo("t", 16000, 1, cmap), [stage])
+    threading.Timer(0.1, stage.hurry).start()
+    started = time.monotonic()
+    summary = pipeline.run(ArraySource(data))
+    assert time.monotonic() - started < 8 * 0.3            # did not work through everything
+    tr = summary["transcription"]
+    assert tr["utterances"] + tr["skipped"] == 8
+    assert events[-1].type == "summary"
