@@ -404,7 +404,12 @@ class TranscriptionStage:
         return None
 
     def _partial_due(self) -> Utterance | None:
-        """A growing utterance worth a partial transcript (called under the lock)."""
+        """A growing utterance worth a partial transcript (called under the lock).
+
+        None while anyone's utterance is in a pause: its final (or speculation) may
+        be due any moment, and a partial in flight would make it wait."""
+        if any(ep.collecting and not ep.still_talking for ep in self.endpointers):
+            return None
         for ep in self.endpointers:
             if not ep.still_talking:
                 # in a pause the final may be a few hundred ms away: a partial now
