@@ -1,9 +1,9 @@
-"""The one event schema every stage and sink speaks.
+"""The one event schema every stage and sink speaks: one frozen class per type.
 
-An event is a flat JSON object, one per line.  Every event carries:
+An event is a flat JSON object, one per line (schema v1).  Every event carries:
 
 - ``v``: the schema version (:data:`SCHEMA_VERSION`);
-- ``type``: one of :data:`EVENT_TYPES`;
+- ``type``: which class it is (:data:`EVENT_CLASSES`);
 - ``call_id``: the call it belongs to;
 - ``seq``: its position in the call's stream (0, 1, 2, ...), which with ``call_id``
   makes an idempotent event id;
@@ -18,48 +18,31 @@ Span cues are emitted twice: ``<name>`` when detected (``t`` = estimated start,
 ``t_detected`` = audio time at which the detector fired) and ``<name>_end`` when
 over (same ``t``, plus ``t_end``).
 
-:data:`EVENT_TYPES` maps each type to the fields it must carry beyond the common
-ones; :func:`make_event` refuses an event that lacks one, so a typo in a stage is
-caught where it is made rather than in a sink.
+Each type is a frozen dataclass below; its fields, in order, are the JSON keys
+after the common ones.  A field without a default is required (it may still be
+``null`` where its type says so); an optional one is left out of the JSON when
+it was not given.  Keys this version does not know are kept, read-only, in
+``extra`` and written back after the known ones, so a newer file still loads.
+Consumers dispatch on the class (``match event: case Prompt(): ...``).
+
+The JSON codec is :meth:`Event.to_json` / :func:`event_from_dict` (and
+:func:`read_jsonl`); :func:`make_event` builds an event from a type name and
+keyword fields, refusing one that lacks a required field, so a typo in a stage is
+caught where it is made rather than in a sink.  Nested data (a prompt's ``why``,
+the summary's sections) is deep-frozen: no sink can change what the next one
+sees (:mod:`monitor.frozen`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar, Iterable, Mapping
+
+from monitor.frozen import FrozenDict, freeze, thaw
 
 SCHEMA_VERSION = 1
-
-_SPAN_START = ("t_detected",)
-_SPAN_END = ("t_end",)
-
-#: type -> fields required beyond the common ones.
-EVENT_TYPES: dict[str, tuple[str, ...]] = {
-    "call_start": ("source", "sample_rate", "speakers", "channels"),
-    "call_end": ("duration",),
-    "summary": ("duration",),
-    "speech_start": (),
-    "speech_end": ("t_end",),
-    "level": ("dbfs", "short_term_dbfs", "baseline_dbfs"),
-    "raised_voice": _SPAN_START + ("db_over_baseline",),
-    "raised_voice_end": _SPAN_END + ("db_over_baseline",),
-    "overlap": _SPAN_START + ("other",),
-    "overlap_end": _SPAN_END + ("other",),
-    "silence": _SPAN_START,
-    "silence_end": _SPAN_END,
-    "monologue": _SPAN_START,
-    "monologue_end": _SPAN_END,
-    "utterance": ("t_end", "text", "language", "avg_logprob", "no_speech_prob"),
-    "utterance_partial": ("t_end", "text", "language"),
-    "trigger": ("category", "id", "text", "span"),
-    "state": ("level",),
-    "prompt": ("id", "kind", "priority", "title", "body", "why", "ttl"),
-    "prompt_ack": ("prompt_id", "action"),
-    "listening": ("on",),
-    "stats": (),
-}
-
 COMMON_FIELDS = ("v", "type", "call_id", "seq", "t", "wall", "speaker")
 
 
@@ -67,23 +50,65 @@ class EventError(ValueError):
     """An event that does not follow the schema."""
 
 
-@dataclass(frozen=True)
+class _Absent:
+    """The value of an optional field that was not given (left out of the JSON)."""
+
+    _it: "_Absent | None" = None
+
+    def __new__(cls) -> "_Absent":
+        if cls._it is None:
+            cls._it = super().__new__(cls)
+        return cls._it
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+    def __reduce__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
-    type: str
+    """What every event carries; the payload fields are declared per type."""
+
+    type: ClassVar[str] = ""
     call_id: str
     seq: int
     t: float
     wall: float
     speaker: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=FrozenDict)
+
+    # --- reading by name (for code that does not know the class) -------------------
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """The payload (every field after the common ones), read-only, in JSON order."""
+        out = {name: getattr(self, name) for name in _PAYLOAD[type(self)]}
+        out = {k: v for k, v in out.items() if v is not ABSENT}
+        out.update(self.extra)
+        return FrozenDict(out)
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self.data.get(name, default)
+        if name in _PAYLOAD[type(self)]:
+            value = getattr(self, name)
+            return default if value is ABSENT else value
+        return self.extra.get(name, default)
 
     def __getitem__(self, name: str) -> Any:
-        return self.data[name]
+        value = self.get(name, ABSENT)
+        if value is ABSENT:
+            raise KeyError(name)
+        return value
 
+    # --- JSON ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The event as a plain JSON object: a fresh, mutable deep copy."""
         out: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "type": self.type,
@@ -94,12 +119,236 @@ class Event:
         }
         if self.speaker is not None:
             out["speaker"] = self.speaker
-        for key, value in self.data.items():
-            out[key] = round(value, 4) if isinstance(value, float) else value
+        for name in _PAYLOAD[type(self)]:
+            value = getattr(self, name)
+            if value is not ABSENT:
+                out[name] = _plain(value)
+        for key, value in self.extra.items():
+            out[key] = _plain(value)
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False)
+
+
+def _plain(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else thaw(value)
+
+
+_OPT = ABSENT       # default of an optional field: left out of the JSON when not given
+
+
+# --- the call -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallStart(Event):
+    type: ClassVar[str] = "call_start"
+    source: str
+    sample_rate: int
+    input_rate: int = _OPT
+    channels: int
+    speakers: list[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnd(Event):
+    type: ClassVar[str] = "call_end"
+    duration: float
+    error: str = _OPT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Summary(Event):
+    """End of call, from the event stream alone; the stages' own sections
+    (``transcription``, ``coach``, input counters, ...) follow in ``extra``."""
+
+    type: ClassVar[str] = "summary"
+    duration: float
+    speakers: Mapping[str, Any] = _OPT
+    overlaps: int = _OPT
+    overlap_s: float = _OPT
+    silences: int = _OPT
+    silence_s: float = _OPT
+    complete: bool = _OPT
+    note: str = _OPT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stats(Event):
+    type: ClassVar[str] = "stats"
+
+
+# --- signal facts (audio/) -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechStart(Event):
+    type: ClassVar[str] = "speech_start"
+    t_detected: float = _OPT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechEnd(Event):
+    type: ClassVar[str] = "speech_end"
+    t_end: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Level(Event):
+    type: ClassVar[str] = "level"
+    dbfs: float
+    short_term_dbfs: float
+    baseline_dbfs: float | None
+    speaking: bool = _OPT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RaisedVoice(Event):
+    type: ClassVar[str] = "raised_voice"
+    t_detected: float
+    db_over_baseline: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RaisedVoiceEnd(Event):
+    type: ClassVar[str] = "raised_voice_end"
+    t_end: float
+    db_over_baseline: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overlap(Event):
+    """``speaker`` talked over ``other``."""
+
+    type: ClassVar[str] = "overlap"
+    other: str
+    t_detected: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverlapEnd(Event):
+    type: ClassVar[str] = "overlap_end"
+    other: str
+    t_end: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Silence(Event):
+    type: ClassVar[str] = "silence"
+    t_detected: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SilenceEnd(Event):
+    type: ClassVar[str] = "silence_end"
+    t_end: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Monologue(Event):
+    type: ClassVar[str] = "monologue"
+    t_detected: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MonologueEnd(Event):
+    type: ClassVar[str] = "monologue_end"
+    t_end: float
+
+
+# --- words ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Utterance(Event):
+    type: ClassVar[str] = "utterance"
+    t_end: float
+    text: str
+    language: str
+    avg_logprob: float
+    no_speech_prob: float
+    parts: int = _OPT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UtterancePartial(Event):
+    type: ClassVar[str] = "utterance_partial"
+    t_end: float
+    text: str
+    language: str
+
+
+# --- coaching ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trigger(Event):
+    type: ClassVar[str] = "trigger"
+    category: str
+    id: str
+    text: str
+    span: list[int]
+    partial: bool = _OPT
+    t_detected: float = _OPT
+    language: str = _OPT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State(Event):
+    type: ClassVar[str] = "state"
+    level: str
+    previous: str = _OPT
+    reason: str = _OPT
+    score: float = _OPT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prompt(Event):
+    type: ClassVar[str] = "prompt"
+    id: str
+    prompt: str = _OPT
+    kind: str
+    priority: int
+    title: str
+    body: str
+    why: Mapping[str, Any]
+    ttl: float
+    language: str = _OPT
+    pacer: Mapping[str, Any] = _OPT
+    private: bool = _OPT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromptAck(Event):
+    type: ClassVar[str] = "prompt_ack"
+    prompt_id: str
+    action: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listening(Event):
+    """A supervisor started (``on``) or stopped listening to the call live."""
+
+    type: ClassVar[str] = "listening"
+    on: bool
+    by: str | None = _OPT
+
+
+#: type name -> class, for every type of schema v1.
+EVENT_CLASSES: dict[str, type[Event]] = {
+    cls.type: cls for cls in (
+        CallStart, CallEnd, Summary, Stats, SpeechStart, SpeechEnd, Level, RaisedVoice,
+        RaisedVoiceEnd, Overlap, OverlapEnd, Silence, SilenceEnd, Monologue, MonologueEnd,
+        Utterance, UtterancePartial, Trigger, State, Prompt, PromptAck, Listening,
+    )
+}
+
+_COMMON_ATTRS = {f.name for f in fields(Event)}
+#: class -> its payload field names, in JSON order.
+_PAYLOAD: dict[type[Event], tuple[str, ...]] = {
+    cls: tuple(f.name for f in fields(cls) if f.name not in _COMMON_ATTRS)
+    for cls in EVENT_CLASSES.values()
+}
+#: type -> fields required beyond the common ones.
+EVENT_TYPES: dict[str, tuple[str, ...]] = {
+    name: tuple(f.name for f in fields(cls)
+                if f.name not in _COMMON_ATTRS and f.default is MISSING)
+    for name, cls in EVENT_CLASSES.items()
+}
 
 
 def make_event(
@@ -112,35 +361,42 @@ def make_event(
     speaker: str | None = None,
     **data: Any,
 ) -> Event:
-    """Build an event, checking it against the schema."""
-    required = EVENT_TYPES.get(type)
-    if required is None:
+    """Build an event of the named type, checking it against the schema."""
+    cls = EVENT_CLASSES.get(type)
+    if cls is None:
         raise EventError(f"unknown event type {type!r}")
-    missing = [name for name in required if name not in data]
+    missing = [name for name in EVENT_TYPES[type] if name not in data]
     if missing:
         raise EventError(f"{type} event lacks {', '.join(missing)}")
-    clash = [name for name in data if name in COMMON_FIELDS]
+    clash = [name for name in data if name in COMMON_FIELDS or name == "extra"]
     if clash:
         raise EventError(f"{type} event sets reserved field(s) {', '.join(clash)}")
-    return Event(type, call_id, seq, float(t), float(wall), speaker, dict(data))
+    known = _PAYLOAD[cls]
+    # deep-frozen: no sink can change what the next one sees, and the caller's own
+    # dicts and lists (e.g. the summary fields it also returns) are not shared
+    payload = {k: freeze(v) for k, v in data.items() if k in known}
+    extra = {k: v for k, v in data.items() if k not in known}
+    return cls(call_id=call_id, seq=seq, t=float(t), wall=float(wall), speaker=speaker,
+               extra=freeze(extra) if extra else FrozenDict(), **payload)
 
 
 def event_from_dict(obj: Mapping[str, Any]) -> Event:
-    """Parse one decoded JSON line back into an :class:`Event`."""
+    """Parse one decoded JSON line back into its event class."""
     try:
         version = obj["v"]
         if version != SCHEMA_VERSION:
             raise EventError(f"schema version {version} is not {SCHEMA_VERSION}")
+        seq = obj["seq"]
+        if isinstance(seq, bool) or not isinstance(seq, int):
+            raise EventError("event seq must be a whole number")
+        for name in ("t", "wall"):
+            value = obj[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                raise EventError(f"event {name} must be a finite number")
         data = {k: v for k, v in obj.items() if k not in COMMON_FIELDS}
-        return make_event(
-            obj["type"],
-            call_id=obj["call_id"],
-            seq=int(obj["seq"]),
-            t=obj["t"],
-            wall=obj["wall"],
-            speaker=obj.get("speaker"),
-            **data,
-        )
+        return make_event(obj["type"], call_id=obj["call_id"], seq=seq, t=obj["t"],
+                          wall=obj["wall"], speaker=obj.get("speaker"), **data)
     except KeyError as exc:
         raise EventError(f"event lacks field {exc.args[0]!r}") from None
 
