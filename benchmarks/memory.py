@@ -111,6 +111,11 @@ def main() -> None:
     diff(args.long_minutes, False, "front end only")
     if args.asr_minutes:
         diff(args.asr_minutes, True, "with transcription")
+        if args.asr_minutes < args.long_minutes:
+            print(f"note: transcription was measured on {args.asr_minutes:g} min, not "
+                  f"{args.long_minutes:g} min: this shows memory flat over a "
+                  f"{args.asr_minutes / args.short_minutes:g}x longer call with transcription, "
+                  f"not over {args.long_minutes:g} min")
     print(f"reproduce: .venv/bin/python benchmarks/memory.py --long-minutes {args.long_minutes:g} "
           f"--short-minutes {args.short_minutes:g} --asr-minutes {args.asr_minutes:g}")
     if tmp is not None:
