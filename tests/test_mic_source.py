@@ -1,12 +1,23 @@
 """Live capture logic, with a fake sounddevice (no sound card needed)."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from audio.errors import AudioInputError
 from audio.mic_source import MicSource, find_device, list_input_devices
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    """Poll ``condition`` (bounded: gives up after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
 
 
 class FakeStream:
@@ -104,8 +115,7 @@ def test_two_inputs_are_resampled_to_16k_and_interleaved():
 
     t = threading.Thread(target=consume)
     t.start()
-    while len(sd.streams) < 2:
-        pass
+    assert wait_until(lambda: len(sd.streams) >= 2), "the two input streams were never opened"
     sd.streams[0].push(1.1, 0.1)
     sd.streams[1].push(1.1, -0.1)
     t.join(5)

@@ -1,3 +1,7 @@
+import numpy as np
+import webrtcvad
+
+from audio.frames import FRAME_SAMPLES, to_int16
 from audio.vad import ENDED, NO_CHANGE, STARTED, VadParams, VoiceActivity
 from tests.signals import noise, of, run, track
 
@@ -49,6 +53,38 @@ def test_speech_times_on_a_voice_signal():
     assert starts[0].data["t_detected"] >= starts[0].t
 
 
-def test_line_noise_is_not_speech():
+def test_line_noise_under_the_level_gate_is_not_speech_and_skips_webrtcvad():
+    # -60 dBFS is under VadParams.min_dbfs (-55): the gate decides, webrtcvad is not asked
+    vad = VoiceActivity(VadParams())
+    pcm = to_int16(noise(1.0, -60))
+    dbfs = np.full(len(pcm) // FRAME_SAMPLES, -60.0)
+    assert vad.classify(pcm, dbfs) == [False] * len(dbfs)
     facts = run([noise(5.0, -60)])
     assert of(facts, "speech_start") == []
+
+
+def test_above_the_level_gate_webrtcvad_decides():
+    # A steady 1 kHz tone at about -43 dBFS is over the gate, so webrtcvad judges
+    # every frame, and it does not take the tone for speech (the gate did not decide).
+    t = np.arange(5 * 16000) / 16000
+    tone = (0.01 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    level = 20 * np.log10(np.sqrt(np.mean(tone ** 2)))
+    assert level > VadParams().min_dbfs + 10
+    calls = []
+
+    class Counting:
+        def __init__(self, mode):
+            self._vad = webrtcvad.Vad(mode)
+
+        def is_speech(self, buf, rate):
+            calls.append(1)
+            return self._vad.is_speech(buf, rate)
+
+    vad = VoiceActivity(VadParams())
+    vad._vad = Counting(VadParams().aggressiveness)
+    pcm = to_int16(tone)
+    n = len(pcm) // FRAME_SAMPLES
+    voiced = vad.classify(pcm[: n * FRAME_SAMPLES], np.full(n, level))
+    assert len(calls) == n
+    assert not any(vad.step(i, v) == STARTED for i, v in enumerate(voiced))
+    assert of(run([tone]), "speech_start") == []
