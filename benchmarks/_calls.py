@@ -82,7 +82,7 @@ def tiled(clips: list[np.ndarray], seconds: float, block_s: float = 10.0):
 
 def load_model(cfg):
     """The configured Whisper model, loaded the way ``calmline replay`` loads it."""
-    from monitor.model import load_whisper
+    from monitor.asr.model_load import load_whisper
 
     m = cfg.model
     return load_whisper(m.name, m.device, m.resolved_compute_type, m.threads,

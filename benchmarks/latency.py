@@ -41,8 +41,8 @@ from monitor.config import load_config  # noqa: E402
 from monitor.event_bus import EventBus  # noqa: E402
 from monitor.pipeline import CallInfo, CallPipeline  # noqa: E402
 from monitor.sinks import JsonlSink  # noqa: E402
-from monitor.transcription import TranscriptionStage  # noqa: E402
-from monitor.whisper_engine import WhisperEngine  # noqa: E402
+from monitor.asr.transcription import TranscriptionStage  # noqa: E402
+from monitor.asr.engine import WhisperEngine  # noqa: E402
 
 
 def bare_options(language: str, max_new_tokens: int) -> dict:

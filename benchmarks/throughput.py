@@ -42,8 +42,8 @@ from audio.file_source import FileSource  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.event_bus import EventBus  # noqa: E402
 from monitor.pipeline import CallInfo, CallPipeline  # noqa: E402
-from monitor.transcription import TranscriptionStage  # noqa: E402
-from monitor.whisper_engine import WhisperEngine  # noqa: E402
+from monitor.asr.transcription import TranscriptionStage  # noqa: E402
+from monitor.asr.engine import WhisperEngine  # noqa: E402
 
 
 class EncoderCount:

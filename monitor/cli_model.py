@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from monitor import model as _model
+from monitor.asr import model_cache as _model
 
 HELP = (
     "Prepare, verify or locate the bundled speech model.\n\n"

@@ -36,7 +36,7 @@ from audio.turns import TurnParams
 from audio.vad import VadParams
 from monitor.coach import CoachParams
 from monitor.errors import CalmlineError
-from monitor.transcription import TranscriptionParams
+from monitor.asr.transcription import TranscriptionParams
 
 if sys.version_info >= (3, 11):
     import tomllib

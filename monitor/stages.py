@@ -15,7 +15,7 @@ from monitor.coach import Coach
 from monitor.config import Config
 from monitor.event_bus import EventBus
 from monitor.pipeline import Stage
-from monitor.transcription import transcription_stage
+from monitor.asr.transcription import transcription_stage
 
 
 @dataclass

@@ -1,10 +1,10 @@
-"""Tests for monitor.hallucination.reject_reason (pure text/score rules)."""
+"""Tests for monitor.asr.hallucination.reject_reason (pure text/score rules)."""
 
 from __future__ import annotations
 
 import pytest
 
-from monitor.hallucination import (
+from monitor.asr.hallucination import (
     DEFAULT_THRESHOLDS,
     KNOWN_PHRASES,
     REASONS,

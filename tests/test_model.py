@@ -1,4 +1,4 @@
-"""Tests for monitor.model (bundled Whisper model) and the ``calmline model`` command.
+"""Tests for monitor.asr.model_cache and model_load (bundled Whisper model) and the ``calmline model`` command.
 
 Almost all tests use a tiny fake bundle (a few KiB of parts with a matching
 sha256); one test prepares and loads the real bundled model.
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from monitor import cli
-from monitor import model as m
+from monitor.asr import model_cache as m
+from monitor.asr import model_load
 from monitor.errors import CalmlineError
 
 PART1 = bytes(range(256)) * 40  # 10 KiB
@@ -242,40 +243,40 @@ def test_resolve_model(bundle, cache, tmp_path):
     said: list[str] = []
     bundled = str(m.bundled_model_dir(bundle, cache))
     for spec in (None, "base", "bundled", "Bundled"):
-        assert m.resolve_model(spec, said.append, bundle=bundle, cache=cache) == bundled
+        assert model_load.resolve_model(spec, said.append, bundle=bundle, cache=cache) == bundled
     assert said[0].startswith("preparing") and said[1].startswith("prepared")
     assert said[2].startswith("using cached")
 
     good = tmp_path / "mymodel"
     good.mkdir()
     (good / "model.bin").write_bytes(b"x")
-    assert m.resolve_model(str(good), bundle=bundle, cache=cache) == str(good)
-    assert m.resolve_model("small", bundle=bundle, cache=cache) == "small"
-    assert m.resolve_model("Systran/faster-whisper-small", bundle=bundle, cache=cache) == "Systran/faster-whisper-small"
+    assert model_load.resolve_model(str(good), bundle=bundle, cache=cache) == str(good)
+    assert model_load.resolve_model("small", bundle=bundle, cache=cache) == "small"
+    assert model_load.resolve_model("Systran/faster-whisper-small", bundle=bundle, cache=cache) == "Systran/faster-whisper-small"
 
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(CalmlineError, match="has no model.bin"):
-        m.resolve_model(str(empty), bundle=bundle, cache=cache)
+        model_load.resolve_model(str(empty), bundle=bundle, cache=cache)
     with pytest.raises(CalmlineError, match="does not exist"):
-        m.resolve_model(str(tmp_path / "missing"), bundle=bundle, cache=cache)
+        model_load.resolve_model(str(tmp_path / "missing"), bundle=bundle, cache=cache)
     with pytest.raises(CalmlineError, match="is a file"):
-        m.resolve_model(str(good / "model.bin"), bundle=bundle, cache=cache)
+        model_load.resolve_model(str(good / "model.bin"), bundle=bundle, cache=cache)
 
 
 def test_load_whisper_errors_are_clear(bundle, cache, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CalmlineError, match="unknown device 'tpu'"):
-        m.load_whisper(None, device="tpu", bundle=bundle, cache=cache)
+        model_load.load_whisper(None, device="tpu", bundle=bundle, cache=cache)
     with pytest.raises(CalmlineError, match=r"could not load model small: .*no network access; pass a local directory"):
-        m.load_whisper("small", bundle=bundle, cache=cache)
+        model_load.load_whisper("small", bundle=bundle, cache=cache)
     with pytest.raises(CalmlineError, match="could not load model from .*fake-base"):
-        m.load_whisper(None, bundle=bundle, cache=cache)  # the fake model.bin is not a model
+        model_load.load_whisper(None, bundle=bundle, cache=cache)  # the fake model.bin is not a model
     import ctranslate2
 
     if ctranslate2.get_cuda_device_count() == 0:
         with pytest.raises(CalmlineError, match="no CUDA GPU"):
-            m.load_whisper(None, device="cuda", bundle=bundle, cache=cache)
+            model_load.load_whisper(None, device="cuda", bundle=bundle, cache=cache)
 
 
 # -------------------------------------------------------------------------- CLI
@@ -341,5 +342,5 @@ def test_real_bundled_model_prepares_and_loads(tmp_path):
     assert final.name == "whisper-base-905e5bf8336b"
     assert (final / "model.bin").stat().st_size == 145_217_607
     assert m.check_bundled_model(cache=tmp_path) == final
-    whisper = m.load_whisper(None, device="cpu", compute_type="int8", threads=os.cpu_count() or 1, cache=tmp_path)
+    whisper = model_load.load_whisper(None, device="cpu", compute_type="int8", threads=os.cpu_count() or 1, cache=tmp_path)
     assert whisper.model.is_multilingual

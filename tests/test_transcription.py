@@ -12,8 +12,8 @@ from audio.vad import VadParams
 from monitor.config import load_config
 from monitor.event_bus import EventBus
 from monitor.pipeline import CallInfo, CallPipeline
-from monitor.transcription import TranscriptionParams, TranscriptionStage
-from monitor.whisper_engine import Segment, Timed, Transcript, Word
+from monitor.asr.transcription import TranscriptionParams, TranscriptionStage
+from monitor.asr.engine import Segment, Timed, Transcript, Word
 from tests.signals import track
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from audio.endpointing import Utterance
 from audio.frames import SAMPLE_RATE
-from monitor.whisper_engine import Timed
+from monitor.asr.engine import Timed
 
 GAP_S = 0.3
 _GAP = np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)

