@@ -4,7 +4,9 @@ having painted it, in headless Chromium (the system's /usr/bin/chromium).
     .venv/bin/python benchmarks/operator_latency.py [--prompts 100] [--interval-ms 150] [--no-levels]
 
 The web server runs in-process (event bus -> Broadcaster -> FastAPI/uvicorn
-WebSocket), as ``calmline replay --ui`` wires it.  The page connects, a call
+WebSocket), as ``calmline replay --ui`` wires it, behind the same gate (Host,
+Origin and session-cookie checks on every request; the browser signs in through
+the one-time launch link, as the CLI opens it).  The page connects, a call
 starts, and ``--prompts`` prompt events are emitted ``--interval-ms`` apart, the
 kinds taking turns (breathe included, so the pacer is drawn too).  Before each
 prompt the previous one is acknowledged on the bus (``prompt_ack``, as when the
@@ -38,6 +40,7 @@ if str(ROOT) not in sys.path:
 
 from monitor.event_bus import EventBus  # noqa: E402
 from monitor.prompt_policy import PRIORITY  # noqa: E402
+from monitor.web.access import ScreenAccess  # noqa: E402
 from monitor.web.broadcaster import Broadcaster  # noqa: E402
 from monitor.web.server import WebServer, create_app  # noqa: E402
 
@@ -72,7 +75,9 @@ def main() -> int:
     def on_ack(prompt_id: str, action: str) -> None:
         bus.emit("prompt_ack", clock["t"], "operator", prompt_id=prompt_id, action=action)
 
-    server = WebServer(create_app(broadcaster, on_ack), "127.0.0.1", free_port())
+    port = free_port()
+    access = ScreenAccess("127.0.0.1", port)
+    server = WebServer(create_app(broadcaster, on_ack, access), "127.0.0.1", port)
     server.start()
     stop_levels = threading.Event()
 
@@ -87,7 +92,7 @@ def main() -> int:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(server.url)
+        page.goto(access.launch_url(server.url))      # signs in; lands on the plain address
         page.wait_for_selector('#connection[data-state="connected"]')
         bus.emit("call_start", 0.0, source="benchmark", sample_rate=16000,
                  speakers=["operator", "customer"], channels=2)

@@ -3,9 +3,12 @@ downloaded one) driven by Playwright, against the real web server run in-process
 
 Each test builds an event bus with a :class:`Broadcaster` on it, serves
 ``create_app`` with :class:`WebServer` on a free port, emits events on the bus and
-checks what the page shows and sends back.  The last test replays the escalation
-fixture through the real pipeline (with transcription) and saves a screenshot of
-the screen in the middle of the call to ``docs/screenshots/operator-screen.png``.
+checks what the page shows and sends back.  Each page signs in the way the
+operator's browser does, through the screen's one-time launch link.  The
+screenshot test replays the escalation fixture through the real pipeline (with
+transcription) and saves a screenshot of the screen in the middle of the call in
+the test's temporary folder; set ``CALMLINE_UPDATE_SCREENSHOT=1`` to also write it
+to ``docs/screenshots/operator-screen.png`` (the README's picture).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 
 from monitor.event_bus import EventBus  # noqa: E402
 from monitor.events import Event  # noqa: E402
+from monitor.web.access import ScreenAccess  # noqa: E402
 from monitor.web.broadcaster import Broadcaster  # noqa: E402
 from monitor.web.server import WebServer, create_app  # noqa: E402
 
@@ -60,7 +64,10 @@ class Screen:
     """An event bus, a broadcaster on it and the web server, as `calmline replay --ui`
     wires them; acknowledgements are recorded and emitted as ``prompt_ack``."""
 
-    def __init__(self, port: int | None = None, call_id: str = "test-call") -> None:
+    def __init__(self, port: int | None = None, call_id: str = "test-call",
+                 access: ScreenAccess | None = None) -> None:
+        port = port or free_port()
+        self.access = access or ScreenAccess("127.0.0.1", port)
         self.bus = EventBus(call_id)
         self.broadcaster = Broadcaster()
         self.bus.subscribe(self.broadcaster)
@@ -68,12 +75,16 @@ class Screen:
         self.bus.subscribe(self.events.append)
         self.acks: list[tuple[str, str]] = []
         self.t = 0.0
-        self.server = WebServer(create_app(self.broadcaster, self.on_ack), "127.0.0.1", port or free_port())
+        self.server = WebServer(create_app(self.broadcaster, self.on_ack, self.access), "127.0.0.1", port)
         self.server.start()
 
     @property
     def url(self) -> str:
         return self.server.url
+
+    def launch_url(self) -> str:
+        """The one-time link that signs a browser in (as `calmline` opens it)."""
+        return self.access.launch_url(self.server.url)
 
     def on_ack(self, prompt_id: str, action: str) -> None:
         self.acks.append((prompt_id, action))
@@ -113,14 +124,31 @@ def screen() -> Iterator[Screen]:
     s.stop()
 
 
-def open_page(browser: Browser, url: str, viewport: dict[str, int] = WIDE, **options: Any) -> Page:
-    page = browser.new_page(viewport=viewport, **options)
+def watch(page: Page) -> Page:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # a Content-Security-Policy violation is reported on the console, not as a page error
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text else None)
     page.js_errors = errors  # type: ignore[attr-defined]
-    page.goto(url)
+    return page
+
+
+def open_page(browser: Browser, screen: Screen, viewport: dict[str, int] = WIDE, **options: Any) -> Page:
+    """A new browser (context) signed in through the screen's one-time link."""
+    page = watch(browser.new_context(viewport=viewport, **options).new_page())
+    page.goto(screen.launch_url())
+    assert page.url == screen.url                    # the token left the address bar
     expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
     return page
+
+
+def another_tab(page: Page, screen: Screen) -> Page:
+    """A second tab of the same (signed-in) browser, opened at the plain address."""
+    tab = watch(page.context.new_page())
+    tab.goto(screen.url)
+    expect(tab.locator("#connection")).to_have_attribute("data-state", "connected")
+    return tab
 
 
 def no_js_errors(page: Page) -> None:
@@ -129,7 +157,7 @@ def no_js_errors(page: Page) -> None:
 
 # --- (a) the prompt card ---------------------------------------------------------------------
 def test_prompt_card_shows_title_body_and_why(browser: Browser, screen: Screen) -> None:
-    page = open_page(browser, screen.url)
+    page = open_page(browser, screen)
     screen.call_start()
     screen.prompt("plan.legal@38.40", 38.4, title="Own the escalation yourself",
                   body="Use their name and say what you can do now.",
@@ -171,7 +199,7 @@ def test_prompt_card_shows_title_body_and_why(browser: Browser, screen: Screen) 
 
 # --- (b) acknowledgements reach the server ---------------------------------------------------------
 def test_acknowledgements_reach_the_server(browser: Browser, screen: Screen) -> None:
-    page = open_page(browser, screen.url)
+    page = open_page(browser, screen)
     screen.call_start()
 
     def acked(pid: str) -> list[Event]:
@@ -220,7 +248,7 @@ PACER_LOG = """() => {
 
 
 def test_breathe_prompt_runs_the_pacer_to_done(browser: Browser, screen: Screen) -> None:
-    page = open_page(browser, screen.url)
+    page = open_page(browser, screen)
     screen.call_start()
     page.evaluate(PACER_LOG)
     screen.prompt("breathe.hold@47.40", 47.4, kind="breathe", priority=80, title="Hold, breathe out, return",
@@ -249,7 +277,7 @@ def test_breathe_prompt_runs_the_pacer_to_done(browser: Browser, screen: Screen)
 
 
 def test_pacer_respects_reduced_motion(browser: Browser, screen: Screen) -> None:
-    page = open_page(browser, screen.url, reduced_motion="reduce")
+    page = open_page(browser, screen, reduced_motion="reduce")
     screen.call_start()
     screen.prompt("breathe.hold@10.00", 10.0, kind="breathe", priority=80, title="Breathe",
                   pacer={"inhale_s": 1, "exhale_s": 1, "cycles": 1}, private=True)
@@ -268,7 +296,7 @@ def test_pacer_respects_reduced_motion(browser: Browser, screen: Screen) -> None
 def test_disconnect_shows_and_reconnect_restores_from_snapshot(browser: Browser) -> None:
     first = Screen()
     port = first.server.port
-    page = open_page(browser, first.url)
+    page = open_page(browser, first)
     first.call_start()
     first.emit("state", 22.4, level="tense", previous="calm", reason="repeat_contact")
     first.prompt("plan.manager@37.36", 37.36, title="Own the escalation yourself")
@@ -279,8 +307,8 @@ def test_disconnect_shows_and_reconnect_restores_from_snapshot(browser: Browser)
     expect(conn).to_have_attribute("data-state", "disconnected")
     expect(conn).to_contain_text("Disconnected — reconnecting…")
 
-    # a new server on the same port, already mid-call: the snapshot restores the screen
-    second = Screen(port=port, call_id="restarted")
+    # a new server on the same port and session, already mid-call: the snapshot restores the screen
+    second = Screen(port=port, call_id="restarted", access=first.access)
     try:
         second.call_start()
         second.emit("state", 37.4, level="escalated", previous="tense", reason="manager_request")
@@ -299,9 +327,52 @@ def test_disconnect_shows_and_reconnect_restores_from_snapshot(browser: Browser)
     no_js_errors(page)
 
 
+def test_a_new_session_on_the_same_port_asks_for_its_link(browser: Browser) -> None:
+    first = Screen()
+    port = first.server.port
+    page = open_page(browser, first)
+    first.stop()
+    conn = page.locator("#connection")
+    expect(conn).to_have_attribute("data-state", "disconnected")
+    # another calmline (a new secret) on the port: this browser's cookie is not its session's
+    second = Screen(port=port, call_id="another")
+    try:
+        second.call_start()
+        expect(conn).to_have_attribute("data-state", "signed-out", timeout=8000)
+        expect(conn).to_contain_text("Not signed in")
+        expect(page.locator("#state-word")).not_to_have_text("CALM")
+        # its own link signs the same browser in
+        page.goto(second.launch_url())
+        expect(conn).to_have_attribute("data-state", "connected")
+        expect(page.locator("#state-word")).to_have_text("CALM")
+    finally:
+        second.stop()
+    no_js_errors(page)
+
+
+def test_after_call_card_says_when_the_call_got_heated_not_when_it_ended(browser: Browser, screen: Screen) -> None:
+    page = open_page(browser, screen)
+    screen.call_start()
+    screen.emit("state", 22.4, level="tense", previous="calm", reason="repeat_contact")
+    screen.emit("state", 37.4, level="escalated", previous="tense", reason="manager_request")
+    screen.emit("state", 61.0, level="tense", previous="escalated", reason="decay")
+    # the coach's after-call nudge: emitted at the call's end, why.t = the end (74 s)
+    screen.prompt("breathe.after_call@74.26", 74.26, kind="breathe", priority=80, title="Reset before the next call",
+                  why={"cue": "after_escalation", "t": 74.26}, ttl=60.0,
+                  pacer={"inhale_s": 1, "exhale_s": 1, "cycles": 1}, private=True)
+    why = page.locator("#prompt-why")
+    expect(why).to_contain_text("the call got heated at 0:37")
+    expect(why).not_to_contain_text("1:14")
+    # a page opened after the call (snapshot only) says the same
+    late = another_tab(page, screen)
+    expect(late.locator("#prompt-why")).to_contain_text("the call got heated at 0:37")
+    no_js_errors(page)
+    no_js_errors(late)
+
+
 # --- (e) the escalation band, meters, transcript, end of call ----------------------------------------
 def test_state_band_shows_the_word(browser: Browser, screen: Screen) -> None:
-    page = open_page(browser, screen.url)
+    page = open_page(browser, screen)
     band, word = page.locator("#state-band"), page.locator("#state-word")
     expect(word).to_have_text("WAITING FOR A CALL")
     screen.call_start()
@@ -320,7 +391,7 @@ def test_state_band_shows_the_word(browser: Browser, screen: Screen) -> None:
 
 
 def test_meters_transcript_and_call_end(browser: Browser, screen: Screen) -> None:
-    page = open_page(browser, screen.url)
+    page = open_page(browser, screen)
     screen.call_start()
     for i in range(5):
         t = 28.0 + i * 0.1
@@ -391,11 +462,11 @@ def escalation_events() -> list[Event]:
     return events
 
 
-def test_screenshot_mid_escalation(browser: Browser, screen: Screen) -> None:
+def test_screenshot_mid_escalation(browser: Browser, screen: Screen, tmp_path: Path) -> None:
     events = escalation_events()
     breathe = next(e for e in events if e.type == "prompt" and e["kind"] == "breathe")
     assert 40.0 < breathe.t < 50.0, breathe.t
-    page = open_page(browser, screen.url)
+    page = open_page(browser, screen)
     # everything the pipeline emitted up to t ~ 47.5 s, in emission order, through the breathe prompt
     for e in events:
         if e.seq > breathe.seq:
@@ -407,15 +478,17 @@ def test_screenshot_mid_escalation(browser: Browser, screen: Screen) -> None:
     expect(page.locator("#meter-customer")).to_be_visible()
     expect(page.locator("#transcript-list li")).to_have_count(6)
     page.wait_for_timeout(2500)                      # into the first breath, the circle growing
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
-    assert SCREENSHOT.stat().st_size > 10_000
+    shot = tmp_path / "operator-screen.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("CALMLINE_UPDATE_SCREENSHOT") == "1":
+        SCREENSHOT.write_bytes(shot.read_bytes())
     no_js_errors(page)
 
 
 # --- the operator sees when a supervisor listens -------------------------------------------
 def test_supervisor_listening_is_shown_to_the_operator(browser: Browser, screen: Screen) -> None:
-    page = open_page(browser, screen.url)
+    page = open_page(browser, screen)
     screen.call_start()
     banner = page.locator("#listening")
     expect(banner).to_be_hidden()
@@ -423,7 +496,7 @@ def test_supervisor_listening_is_shown_to_the_operator(browser: Browser, screen:
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("A supervisor is listening")
     # a page opened while listening shows it straight away (snapshot)
-    late = open_page(browser, screen.url)
+    late = another_tab(page, screen)
     expect(late.locator("#listening")).to_be_visible()
     screen.bus.emit("listening", 9.0, on=False, by="sue")
     expect(banner).to_be_hidden()

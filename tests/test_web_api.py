@@ -1,11 +1,11 @@
 """The operator screen's HTTP and WebSocket API, through the ASGI test client."""
 
 import pytest
-from fastapi.testclient import TestClient
 
 from monitor.event_bus import EventBus
 from monitor.web.broadcaster import CLIENT_QUEUE, Broadcaster, Client
 from monitor.web.server import create_app
+from tests.screen_client import WS_URL, screen_access, signed_in_client
 
 
 @pytest.fixture()
@@ -21,7 +21,8 @@ def screen():
         acks.append((prompt_id, action))
         bus.emit("prompt_ack", 12.0, "operator", prompt_id=prompt_id, action=action)
 
-    with TestClient(create_app(broadcaster, on_ack)) as client:
+    access = screen_access()
+    with signed_in_client(create_app(broadcaster, on_ack, access), access) as client:
         yield bus, client, events, acks
 
 
@@ -45,7 +46,7 @@ def test_websocket_sends_a_snapshot_then_events_as_they_are_emitted(screen):
     bus.emit("call_start", 0.0, source="x.wav", sample_rate=16000, input_rate=16000, channels=2,
              speakers=["operator", "customer"])
     bus.emit("state", 5.0, level="tense", previous="calm", reason="customer_raised_voice", score=2.0)
-    with client.websocket_connect("/ws") as ws:
+    with client.websocket_connect(WS_URL) as ws:
         snap = ws.receive_json()
         assert snap["kind"] == "snapshot"
         assert snap["call"]["speakers"] == ["operator", "customer"]
@@ -59,7 +60,7 @@ def test_websocket_sends_a_snapshot_then_events_as_they_are_emitted(screen):
 def test_acknowledgement_over_the_websocket_becomes_a_prompt_ack_event(screen):
     bus, client, events, acks = screen
     prompt(bus)
-    with client.websocket_connect("/ws") as ws:
+    with client.websocket_connect(WS_URL) as ws:
         assert ws.receive_json()["prompt"]["id"] == "plan.manager@10.00"
         ws.send_json({"kind": "ack", "prompt_id": "plan.manager@10.00", "action": "used"})
         ws.send_json({"kind": "ack", "prompt_id": "x", "action": "bogus"})      # ignored
@@ -79,7 +80,7 @@ def test_acknowledged_prompt_is_not_in_the_next_snapshot(screen):
 
 def test_display_reports_become_latency_figures(screen):
     bus, client, _, _ = screen
-    with client.websocket_connect("/ws") as ws:
+    with client.websocket_connect(WS_URL) as ws:
         ws.receive_json()
         for k in range(10):
             ws.send_json({"kind": "displayed", "seq": k, "type": "prompt", "emitted_ms": 1000.0,

@@ -6,8 +6,12 @@ Each client has a bounded queue: a client that cannot keep up loses its oldest
 *level* readings first (meters only), and every drop is counted.
 
 It also keeps what a page that connects mid-call needs (the call, the current
-state and prompt, the recent transcript, the last level of each speaker), and
-the emission-to-display latency samples the pages report back.
+state and prompt, when the call first got heated, the recent transcript, the
+last level of each speaker), the prompt ids of the call (an acknowledgement must
+name one, once), and the emission-to-display latency samples the pages report
+back.  It keeps its own deep copy of each event with any non-finite number
+replaced by ``null`` (counted), so what it sends is strict JSON and nothing it
+holds is shared with another sink.
 """
 
 from __future__ import annotations
@@ -15,14 +19,23 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from monitor.events import Event
+from monitor.web.messages import finite_copy
 
 SNAPSHOT_TRANSCRIPT = 8
 LATENCY_SAMPLES = 5000
 CLIENT_QUEUE = 2000
+MAX_CLIENTS = 8            # operator pages open at once
+MAX_PROMPT_IDS = 1000      # prompts remembered for acknowledgements (a call has tens)
+HEATED = ("escalated", "abusive")
+
+
+def _num(x: Any) -> float:
+    """A number from an event copy, where a non-finite one became None."""
+    return float(x) if isinstance(x, (int, float)) else 0.0
 
 
 class Client:
@@ -57,13 +70,20 @@ class Broadcaster:
         self.listening = False
         self.transcript: deque[dict[str, Any]] = deque(maxlen=SNAPSHOT_TRANSCRIPT)
         self.levels: dict[str, dict[str, Any]] = {}
-        self.latency: deque[dict[str, float]] = deque(maxlen=LATENCY_SAMPLES)
+        self.heated_at: float | None = None
+        self.prompt_ids: OrderedDict[str, bool] = OrderedDict()    # id -> acknowledged
+        self.latency: deque[dict[str, Any]] = deque(maxlen=LATENCY_SAMPLES)
         self.events_sent = 0
+        self.nonfinite = 0
+        self.refused_clients = 0
 
     # --- bus side (any thread) ---------------------------------------------------
     def __call__(self, event: Event) -> None:
-        d = event.to_dict()
+        d, bad = finite_copy(event.to_dict())
         d["emitted_ms"] = time.time() * 1000.0
+        if bad:
+            with self._lock:
+                self.nonfinite += bad
         self._remember(d)
         if self.loop is not None and not self.loop.is_closed():
             try:
@@ -77,20 +97,27 @@ class Broadcaster:
             if kind == "call_start":
                 self.call = d
                 self.ended = self.listening = False
-                self.state = self.prompt = self.summary = None
+                self.state = self.prompt = self.summary = self.heated_at = None
                 self.transcript.clear()
                 self.levels.clear()
+                self.prompt_ids.clear()
             elif kind == "state":
                 self.state = d
+                if self.heated_at is None and d.get("level") in HEATED:
+                    self.heated_at = d["t"]
             elif kind == "prompt":
+                self._remember_prompt_id(d.get("id"))
                 # a page that connects later gets the prompt that owns the screen:
                 # a lower-priority one does not displace a higher one still showing
                 current = self.prompt
-                if (current is None or d.get("priority", 0) >= current.get("priority", 0)
-                        or d["t"] >= current["t"] + current.get("ttl", 0)):
+                if (current is None or _num(d.get("priority")) >= _num(current.get("priority"))
+                        or _num(d["t"]) >= _num(current["t"]) + _num(current.get("ttl"))):
                     self.prompt = d
-            elif kind == "prompt_ack" and self.prompt and self.prompt.get("id") == d.get("prompt_id"):
-                self.prompt = None
+            elif kind == "prompt_ack":
+                if d.get("prompt_id") in self.prompt_ids:
+                    self.prompt_ids[d["prompt_id"]] = True
+                if self.prompt and self.prompt.get("id") == d.get("prompt_id"):
+                    self.prompt = None
             elif kind in ("utterance", "utterance_partial"):
                 if kind == "utterance":
                     # the final supersedes this speaker's partials of the same utterance
@@ -113,13 +140,30 @@ class Broadcaster:
         with self._lock:
             prompt = self.prompt
             if prompt is not None and self.levels:
-                now_t = max(lv["t"] for lv in self.levels.values())
-                if now_t > prompt["t"] + prompt["ttl"]:
+                now_t = max(_num(lv["t"]) for lv in self.levels.values())
+                if now_t > _num(prompt["t"]) + _num(prompt.get("ttl")):
                     prompt = None
             return {"kind": "snapshot", "call": self.call, "state": self.state, "prompt": prompt,
                     "transcript": list(self.transcript), "levels": dict(self.levels),
                     "ended": self.ended, "summary": self.summary, "listening": self.listening,
-                    "sent_ms": time.time() * 1000.0}
+                    "heated_at": self.heated_at, "sent_ms": time.time() * 1000.0}
+
+    def _remember_prompt_id(self, pid: Any) -> None:
+        if isinstance(pid, str) and pid not in self.prompt_ids:
+            self.prompt_ids[pid] = False
+            while len(self.prompt_ids) > MAX_PROMPT_IDS:
+                self.prompt_ids.popitem(last=False)
+
+    def claim_ack(self, prompt_id: str) -> str:
+        """``"ok"`` the first time a prompt of this call is acknowledged (and marks it),
+        ``"already"`` after that, ``"unknown"`` for an id this call never showed."""
+        with self._lock:
+            if prompt_id not in self.prompt_ids:
+                return "unknown"
+            if self.prompt_ids[prompt_id]:
+                return "already"
+            self.prompt_ids[prompt_id] = True
+            return "ok"
 
     # --- server side (the event loop) ---------------------------------------------
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -130,7 +174,11 @@ class Broadcaster:
         for client in list(self.clients):
             client.push(message)
 
-    def add_client(self) -> Client:
+    def add_client(self) -> Client | None:
+        """A new page's queue, or None when :data:`MAX_CLIENTS` are connected (counted)."""
+        if len(self.clients) >= MAX_CLIENTS:
+            self.refused_clients += 1
+            return None
         client = Client()
         self.clients.add(client)
         return client
@@ -139,14 +187,8 @@ class Broadcaster:
         self.clients.discard(client)
 
     def record_latency(self, sample: dict[str, Any]) -> None:
-        try:
-            emitted = float(sample["emitted_ms"])
-            received = float(sample["received_ms"])
-            displayed = float(sample["displayed_ms"])
-        except (KeyError, TypeError, ValueError):
-            return
-        self.latency.append({"type": str(sample.get("type", "")), "seq": sample.get("seq"),
-                             "to_receive_ms": received - emitted, "to_display_ms": displayed - emitted})
+        """A sample checked by :func:`monitor.web.messages.displayed`."""
+        self.latency.append(sample)
 
     def latency_report(self, type_: str | None = None) -> dict[str, Any]:
         import numpy as np

@@ -4,11 +4,15 @@
  * The page sends back acknowledgements ({kind: "ack"}) and, for each event it
  * was sent except the ~20/s level readings, when it was painted
  * ({kind: "displayed"}).  No sound, nothing fetched beyond this page's own files.
+ * The session cookie (set by the one-time link calmline opened) goes with the
+ * socket by itself; a socket refused at the handshake while the server answers
+ * 401 means this browser is not signed in, and the page says so.
  */
 (() => {
   "use strict";
 
   const LEVELS = ["calm", "tense", "escalated", "abusive"];
+  const HEATED = new Set(["escalated", "abusive"]);
   const METER_MIN_DB = -60;        // left end of a meter
   const METER_MAX_DB = 0;          // right end (full scale)
   const TRANSCRIPT_LINES = 6;
@@ -48,6 +52,7 @@
   // ---- state ----------------------------------------------------------------------
   const s = {
     callKey: null, call: null, stateEv: null, ended: false, summary: null, lastT: 0,
+    heatedAt: null,           // audio time the call first got escalated (or abusive)
     current: null,            // {ev, start, shownAt, expires}: the prompt on the card
     queue: [],                // lower-priority prompts waiting for the card
     gone: new Set(),          // prompt ids acknowledged, expired or replaced
@@ -97,6 +102,11 @@
     }
     if (why.state) return `${why.state} since ${clock(why.since != null ? why.since : why.t)}`;
     const words = CUE_WORDS[why.cue] || String(why.cue || "").replace(/[._]/g, " ");
+    if (why.cue === "after_escalation") {
+      // the after-call card: when the call got heated, not when it ended (why.t)
+      const since = why.since != null ? why.since : s.heatedAt;
+      return since != null ? `${words} at ${clock(since)}` : words;
+    }
     return `${words}${at}`;
   }
 
@@ -132,6 +142,7 @@
     ws = sock;
     sock.onopen = () => {
       if (sock !== ws) return;
+      sock.opened = true;
       while (outbox.length) sock.send(JSON.stringify(outbox.shift()));
     };
     sock.onmessage = (msg) => {
@@ -148,7 +159,10 @@
         onEvent(data.event, received, data.sent_ms);
       }
     };
-    sock.onclose = () => { if (sock === ws) lost(); };
+    sock.onclose = () => {
+      if (sock !== ws) return;
+      if (sock.opened) lost(); else refusedOrDown();
+    };
     sock.onerror = () => { /* onclose follows */ };
   }
 
@@ -160,6 +174,21 @@
       try { old.close(); } catch (err) { /* already closed */ }
     }
     scheduleReconnect();
+  }
+
+  // a socket that never opened: the server is down or busy, or this browser is not signed in
+  function refusedOrDown() {
+    fetch("/api/status", { cache: "no-store", credentials: "same-origin" })
+      .then((r) => { if (r.status === 401) signedOut(); else lost(); })
+      .catch(() => lost());
+  }
+
+  function signedOut() {
+    const old = ws;
+    ws = null;
+    if (old) old.onopen = old.onmessage = old.onclose = old.onerror = null;
+    setConnection("signed-out", "Not signed in \u2014 open the link calmline opened or printed",
+      "for a new link, restart calmline");
   }
 
   function scheduleReconnect() {
@@ -218,6 +247,7 @@
     s.ended = false;
     s.summary = null;
     s.lastT = 0;
+    s.heatedAt = null;
     s.current = null;
     s.queue = [];
     s.gone = new Set();
@@ -248,6 +278,7 @@
         break;
       case "state":
         s.stateEv = ev;
+        if (s.heatedAt == null && HEATED.has(ev.level)) s.heatedAt = ev.t;
         renderState();
         break;
       case "prompt":
@@ -306,6 +337,7 @@
     const key = callKey(snap.call);
     if (key !== s.callKey || !snap.call) resetCall(snap.call || null);
     s.stateEv = snap.state || null;
+    if (snap.heated_at != null) s.heatedAt = snap.heated_at;
     renderListening(!!snap.listening, "");
     s.ended = !!snap.ended;
     s.summary = snap.summary || null;
