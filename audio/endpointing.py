@@ -24,29 +24,23 @@ from typing import NamedTuple
 import numpy as np
 
 from audio.frames import FRAME_SAMPLES, FRAME_SECONDS
+from audio.params import Ranged, ranged
 from audio.vad import ENDED, STARTED, VadParams, VoiceActivity
 
 
 @dataclass(frozen=True)
-class EndpointParams:
-    preroll_ms: int = 300
-    end_silence_ms: int = 500
-    tail_ms: int = 200
-    max_s: float = 15.0
-    split_search_s: float = 3.0
-    min_speech_ms: int = 250
+class EndpointParams(Ranged):
+    section = "endpointing"
+    preroll_ms: int = ranged(300, 0, 2000)
+    end_silence_ms: int = ranged(500, 100, 5000)
+    tail_ms: int = ranged(200, 0, 2000)
+    max_s: float = ranged(15.0, 2.0, 29.0)          # Whisper sees 30 s at most
+    split_search_s: float = ranged(3.0, 0.2, 28.0)
+    min_speech_ms: int = ranged(250, 0, 5000)
 
-    def __post_init__(self) -> None:
-        if not (0 <= self.preroll_ms <= 2000 and 0 <= self.tail_ms <= 2000):
-            raise ValueError("endpointing preroll_ms and tail_ms must be between 0 and 2000")
-        if not 100 <= self.end_silence_ms <= 5000:
-            raise ValueError("endpointing end_silence_ms must be between 100 and 5000")
-        if not 2.0 <= self.max_s <= 29.0:
-            raise ValueError("endpointing max_s must be between 2 and 29 (Whisper sees 30 s)")
-        if not 0.2 <= self.split_search_s < self.max_s:
+    def check(self) -> None:
+        if self.split_search_s >= self.max_s:
             raise ValueError("endpointing split_search_s must be at least 0.2 and under max_s")
-        if not 0 <= self.min_speech_ms <= 5000:
-            raise ValueError("endpointing min_speech_ms must be between 0 and 5000")
 
 
 def _frames(ms: float) -> int:

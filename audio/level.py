@@ -28,34 +28,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from audio.frames import FRAME_SAMPLES, FRAME_SECONDS
+from audio.params import Ranged, ranged
 
 FLOOR_DB = -100.0
 _FLOOR_POWER = 10 ** (FLOOR_DB / 10)
 
 
 @dataclass(frozen=True)
-class LevelParams:
-    short_term_ms: int = 400
-    settle_ms: int = 400
-    warmup_s: float = 2.0
-    tau_s: float = 30.0
-    slow_factor: float = 10.0
-    ready_s: float = 1.0
-    meter_ms: int = 100
-
-    def __post_init__(self) -> None:
-        if not 100 <= self.short_term_ms <= 3000:
-            raise ValueError("level short_term_ms must be between 100 and 3000")
-        if not 0 <= self.settle_ms <= 3000:
-            raise ValueError("level settle_ms must be between 0 and 3000")
-        if not (0.2 <= self.warmup_s <= 60 and 1 <= self.tau_s <= 3600):
-            raise ValueError("level warmup_s must be 0.2..60 and tau_s 1..3600")
-        if self.slow_factor < 1:
-            raise ValueError("level slow_factor must be at least 1")
-        if not 20 <= self.meter_ms <= 10_000:
-            raise ValueError("level meter_ms must be between 20 and 10000")
-        if not 0 <= self.ready_s <= 60:
-            raise ValueError("level ready_s must be between 0 and 60")
+class LevelParams(Ranged):
+    section = "level"
+    short_term_ms: int = ranged(400, 100, 3000)
+    settle_ms: int = ranged(400, 0, 3000)
+    warmup_s: float = ranged(2.0, 0.2, 60)
+    tau_s: float = ranged(30.0, 1, 3600)
+    slow_factor: float = ranged(10.0, 1)
+    ready_s: float = ranged(1.0, 0, 60)
+    meter_ms: int = ranged(100, 20, 10_000)
 
     def frames(self, ms_or_s: float, *, seconds: bool = False) -> int:
         secs = ms_or_s if seconds else ms_or_s / 1000

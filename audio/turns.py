@@ -22,24 +22,18 @@ from typing import Sequence
 
 from audio.facts import Fact
 from audio.frames import FRAME_SECONDS
+from audio.params import Ranged, ranged
 from audio.vad import VoiceActivity
 
 _INF = float("inf")
 
 
 @dataclass(frozen=True)
-class TurnParams:
-    overlap_min_s: float = 0.5
-    silence_min_s: float = 5.0
-    monologue_min_s: float = 45.0
-
-    def __post_init__(self) -> None:
-        if not 0.04 <= self.overlap_min_s <= 30:
-            raise ValueError("turns overlap_min_s must be between 0.04 and 30")
-        if not 0.5 <= self.silence_min_s <= 3600:
-            raise ValueError("turns silence_min_s must be between 0.5 and 3600")
-        if not 5 <= self.monologue_min_s <= 3600:
-            raise ValueError("turns monologue_min_s must be between 5 and 3600")
+class TurnParams(Ranged):
+    section = "turns"
+    overlap_min_s: float = ranged(0.5, 0.04, 30)
+    silence_min_s: float = ranged(5.0, 0.5, 3600)
+    monologue_min_s: float = ranged(45.0, 5, 3600)
 
 
 class _Overlap:

@@ -17,25 +17,23 @@ import numpy as np
 import webrtcvad
 
 from audio.frames import FRAME_BYTES, FRAME_SECONDS, SAMPLE_RATE
+from audio.params import Ranged, ranged
 
 NO_CHANGE, STARTED, ENDED = 0, 1, 2
 
 
 @dataclass(frozen=True)
-class VadParams:
-    aggressiveness: int = 2
-    start_voiced: int = 3
-    start_window: int = 5
-    hangover_ms: int = 300
-    min_dbfs: float = -55.0
+class VadParams(Ranged):
+    section = "vad"
+    aggressiveness: int = ranged(2, 0, 3)
+    start_voiced: int = ranged(3, 1, 50)
+    start_window: int = ranged(5, 1, 50)
+    hangover_ms: int = ranged(300, 20, 5000)
+    min_dbfs: float = ranged(-55.0, -100.0, 0.0)
 
-    def __post_init__(self) -> None:
-        if self.aggressiveness not in (0, 1, 2, 3):
-            raise ValueError("vad aggressiveness must be 0, 1, 2 or 3")
-        if not 1 <= self.start_voiced <= self.start_window <= 50:
+    def check(self) -> None:
+        if self.start_voiced > self.start_window:
             raise ValueError("vad start_voiced must be between 1 and start_window (<= 50)")
-        if not 20 <= self.hangover_ms <= 5000:
-            raise ValueError("vad hangover_ms must be between 20 and 5000")
 
     @property
     def hangover_frames(self) -> int:

@@ -141,7 +141,7 @@ def test_unknown_key_names_file_and_key(tmp_path: Path, text: str, place: str) -
 
 
 @pytest.mark.parametrize("text, words", [
-    ("[vad]\naggressiveness = 4\n", ["vad", "aggressiveness", "0, 1, 2 or 3"]),
+    ("[vad]\naggressiveness = 4\n", ["vad", "aggressiveness", "between 0 and 3"]),
     ("[vad]\nhangover_ms = 0\n", ["vad", "hangover_ms"]),
     ("[raised_voice]\nonset_db = 0.0\n", ["raised_voice", "onset_db"]),
     ("[raised_voice]\nonset_db = 6.0\nrelease_db = 8.0\n", ["raised_voice", "release_db"]),
