@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
-from monitor.web.access import Refusal, ScreenAccess
+from monitor.web.access import UNSAFE_METHODS, Refusal, ScreenAccess
 from monitor.web.limits import RateLimit
 
 Scope = dict[str, Any]
@@ -83,7 +83,7 @@ class ScreenGuard:
         self.access.check(kind, method, headers)
         if kind == "http" and path.startswith("/api/") and not self.api_limit.allow():
             raise Refusal(429, "too many requests")
-        if kind == "http" and method.upper() in ("POST", "PUT", "PATCH", "DELETE"):
+        if kind == "http" and method.upper() in UNSAFE_METHODS:
             length = headers.get("content-length")
             if length is None or not length.isdigit():
                 raise Refusal(411, "a request body needs a Content-Length")
