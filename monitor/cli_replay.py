@@ -17,7 +17,7 @@ from monitor.config import load_config
 from monitor.event_bus import EventBus, default_call_id
 from monitor.pipeline import CallInfo, CallPipeline
 from monitor.report_console import print_summary, print_transcript
-from monitor.report_html import check_report_path, write_report
+from monitor.report.html import check_report_path, write_report
 from monitor.sinks import JsonlSink
 from monitor.stages import build_stages
 

@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:          # run as a script (--regen)
     sys.path.insert(0, str(ROOT))
 
 from monitor.events import make_event  # noqa: E402
-from monitor.report_html import render_report  # noqa: E402
+from monitor.report.html import render_report  # noqa: E402
 
 EXPECTED = ROOT / "tests" / "golden" / "report_small.html"
 NASTY = "<script>alert('x')</script> & \"quotes\""

@@ -1,4 +1,4 @@
-"""The HTML call report (monitor/report_html.py) and ``calmline replay --report``.
+"""The HTML call report (monitor/report/) and ``calmline replay --report``.
 
 No speech model: fixtures are replayed with the transcriber off, and the words
 (utterances, triggers, prompts, acknowledgements) are added as hand-made events
@@ -23,7 +23,7 @@ from monitor.config import load_config
 from monitor.event_bus import EventBus
 from monitor.events import make_event
 from monitor.pipeline import CallInfo, CallPipeline
-from monitor.report_html import MAX_POINTS, render_report
+from monitor.report.html import MAX_POINTS, render_report
 from monitor.stages import build_stages
 
 CALMLINE = Path(sys.executable).parent / "calmline"

@@ -154,7 +154,7 @@ def create_hub_app(store: Store) -> FastAPI:
     def report(call_id: str, user: User = Depends(user_from)) -> HTMLResponse:
         # plain def: rendering is CPU work, so it runs in the threadpool
         readable_call(call_id, user)
-        from monitor.report_html import render_report
+        from monitor.report.html import render_report
 
         return HTMLResponse(render_report(store.events(call_id)), headers={
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
