@@ -21,8 +21,8 @@ from typing import Optional
 import typer
 
 from monitor.errors import CalmlineError
-from monitor.playbook import LANGUAGES, SPEAKERS, load_playbook
-from monitor.triggers import TriggerMatcher
+from monitor.coaching.playbook import LANGUAGES, SPEAKERS, load_playbook
+from monitor.coaching.triggers import TriggerMatcher
 
 
 def triggers(

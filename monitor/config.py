@@ -34,7 +34,7 @@ from audio.level import LevelParams
 from audio.raised_voice import RaisedVoiceParams
 from audio.turns import TurnParams
 from audio.vad import VadParams
-from monitor.coach import CoachParams
+from monitor.coaching.coach import CoachParams
 from monitor.errors import CalmlineError
 from monitor.asr.transcription import TranscriptionParams
 

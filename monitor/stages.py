@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from monitor.coach import Coach
+from monitor.coaching.coach import Coach
 from monitor.config import Config
 from monitor.event_bus import EventBus
 from monitor.pipeline import Stage

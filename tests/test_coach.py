@@ -2,10 +2,10 @@
 
 import pytest
 
-from monitor.coach import Coach, CoachParams
-from monitor.escalation import EscalationParams, EscalationState
+from monitor.coaching.coach import Coach, CoachParams
+from monitor.coaching.escalation import EscalationParams, EscalationState
 from monitor.event_bus import EventBus
-from monitor.prompt_policy import PolicyParams, PromptPolicy
+from monitor.coaching.prompt_policy import PolicyParams, PromptPolicy
 
 
 # --- escalation state -----------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import CalmlineError
-from monitor.playbook import (
+from monitor.coaching.playbook import (
     BODY_MAX_WORDS,
     CATEGORIES,
     LANGUAGES,

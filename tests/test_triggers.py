@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.playbook import CATEGORIES, LANGUAGES, load_playbook
-from monitor.textnorm import fold, fold_phrase
-from monitor.triggers import Match, TriggerMatcher, within_one_edit
+from monitor.coaching.playbook import CATEGORIES, LANGUAGES, load_playbook
+from monitor.coaching.textnorm import fold, fold_phrase
+from monitor.coaching.triggers import Match, TriggerMatcher, within_one_edit
 
 ROOT = Path(__file__).resolve().parents[1]
 CALMLINE = ROOT / ".venv" / "bin" / "calmline"
@@ -469,7 +469,7 @@ def test_cli_bad_language_is_a_one_line_error():
 
 
 def test_cli_uses_a_user_playbook_folder(tmp_path):
-    src = (ROOT / "monitor" / "playbooks" / "en.toml").read_text(encoding="utf-8")
+    src = (ROOT / "monitor" / "coaching" / "playbooks" / "en.toml").read_text(encoding="utf-8")
     custom = src.replace('manager_request = [\n', 'manager_request = [\n  { id = "big_cheese", pattern = "big cheese" },\n')
     (tmp_path / "en.toml").write_text(custom, encoding="utf-8")
     proc = run_cli("-l", "en", "-s", "customer", "--playbook", str(tmp_path),

@@ -24,9 +24,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from monitor.coach import CUSTOMER_HEAT, HARMFUL
 from monitor.errors import CalmlineError
-from monitor.escalation import LEVELS
+from monitor.vocabulary import CUSTOMER_CATEGORIES as CUSTOMER_HEAT, LEVELS, OPERATOR_HARMFUL as HARMFUL
 
 #: most loudness points plotted per speaker (the plot is ~880 px wide)
 MAX_POINTS = 3000

@@ -1,6 +1,6 @@
 """The coaching playbook: phrase triggers and prompt texts, as data, per language.
 
-A playbook is one TOML file per language (``monitor/playbooks/en.toml`` and so
+A playbook is one TOML file per language (``monitor/coaching/playbooks/en.toml`` and so
 on) that a contact-center lead can edit without touching code.  The comment
 block at the top of each bundled file explains the format; in brief::
 
@@ -37,7 +37,7 @@ block at the top of each bundled file explains the format; in brief::
     when = ["abuse"]                      # optional: categories/cues it answers
 
 Pattern syntax (see :func:`parse_pattern`): words are matched on folded text
-(:mod:`monitor.textnorm`), in order, one after the other; ``word*`` is a stem
+(:mod:`monitor.coaching.textnorm`), in order, one after the other; ``word*`` is a stem
 (any ending), ``a b|c d`` alternative phrases (``|`` reaches up to the nearest
 bracket, as in regular expressions: ``(want|need) to``), ``[ ... ]`` an
 optional part, ``..`` / ``..N`` a gap of up to 3 / N
@@ -64,7 +64,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from monitor.errors import CalmlineError
-from monitor.textnorm import fold_phrase
+from monitor.coaching.textnorm import fold_phrase
 
 __all__ = [
     "LANGUAGES",

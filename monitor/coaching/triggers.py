@@ -6,7 +6,7 @@
 
 How a line is matched (all of it compiled once, in the constructor):
 
-1. the text is folded (:func:`monitor.textnorm.fold`): case, punctuation and
+1. the text is folded (:func:`monitor.coaching.textnorm.fold`): case, punctuation and
    diacritics go, and every folded character remembers where it came from;
 2. typo repair: a word at least ``fuzzy.min_length`` letters long that is not a
    playbook word but is one edit (insertion, deletion, substitution or swap of
@@ -30,8 +30,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from monitor.playbook import CATEGORIES, SPEAKERS, Phrase, Playbook
-from monitor.textnorm import FoldedText, fold
+from monitor.coaching.playbook import CATEGORIES, SPEAKERS, Phrase, Playbook
+from monitor.coaching.textnorm import FoldedText, fold
 
 __all__ = ["Match", "TriggerMatcher", "within_one_edit"]
 

@@ -9,7 +9,7 @@ It is a sink on the event bus (and a pipeline stage, for the end of the call):
   voice, the operator talking over the customer, a long silence, a customer
   monologue;
 - triggers and cues -> the escalation ``state`` (with decay) and candidate
-  prompts, which the :class:`~monitor.prompt_policy.PromptPolicy` lets through
+  prompts, which the :class:`~monitor.coaching.prompt_policy.PromptPolicy` lets through
   or holds back (counted);
 - ``prompt_ack`` (from the operator's screen) -> the per-kind override rate;
 - at the end: the coaching part of the summary (timeline, peak state, the five
@@ -26,12 +26,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.escalation import LEVELS, EscalationParams, EscalationState
+from monitor.coaching.escalation import LEVELS, EscalationParams, EscalationState
 from monitor.event_bus import EventBus
 from monitor.events import Event
-from monitor.playbook import LANGUAGES, Playbook, Prompt, load_playbook
-from monitor.prompt_policy import PRIORITY, PolicyParams, PromptPolicy
-from monitor.triggers import TriggerMatcher
+from monitor.coaching.playbook import LANGUAGES, Playbook, Prompt, load_playbook
+from monitor.coaching.prompt_policy import PRIORITY, PolicyParams, PromptPolicy
+from monitor.coaching.triggers import TriggerMatcher
 
 HARMFUL = ("calm_down", "deflect", "dont_know", "blame")
 CUSTOMER_HEAT = ("manager_request", "legal_threat", "churn_threat", "abuse", "repeat_contact")
