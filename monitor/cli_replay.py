@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from audio.channels import map_channels, parse_mapping
 from audio.errors import AudioDecodeError
 from audio.file_source import FileSource
 from monitor.config import load_config
+from monitor.errors import CalmlineError
 from monitor.event_bus import EventBus, default_call_id
+from monitor.interrupts import ending_the_call, sigterm_as_ctrl_c
 from monitor.pipeline import CallInfo, CallPipeline
-from monitor.report_console import print_summary, print_transcript
+from monitor.report_console import make_console, print_summary, print_transcript
 from monitor.report.html import check_report_path, write_report
 from monitor.sinks import JsonlSink
 from monitor.stages import build_stages
 
 
 def wait_for_interrupt() -> None:
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+    """Until Ctrl-C or SIGTERM."""
+    with sigterm_as_ctrl_c():
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
 
 
 def save_report(report: Path, events: list, err: Console) -> None:
@@ -51,7 +58,8 @@ def replay_command(
     config: Optional[Path] = typer.Option(
         None, "--config", help="TOML settings file (see `calmline config --defaults`)."),
     call_id: Optional[str] = typer.Option(
-        None, "--call-id", help="Call id stamped on events (default: the file's name)."),
+        None, "--call-id", help="Call id stamped on events (default: the file's name; with --hub the "
+        "file's name, date, time, host and a random part, as a hub takes each call id once)."),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Progress bar on stderr (only on a terminal)."),
     language: Optional[str] = typer.Option(
@@ -70,7 +78,8 @@ def replay_command(
     ui: bool = typer.Option(False, "--ui", help="Serve the operator screen for this call (training mode)."),
     port: int = typer.Option(8765, "--port", help="Port of the operator screen (with --ui)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address the operator screen listens on."),
-    no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser (with --ui)."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser (with --ui); "
+                                    "print the screen's one-time sign-in link instead."),
     hub: Optional[str] = typer.Option(None, "--hub", metavar="URL", help="Publish the call to a calmline hub."),
     token: Optional[str] = typer.Option(None, "--token", envvar="CALMLINE_HUB_TOKEN",
                                         help="Your hub token (or set CALMLINE_HUB_TOKEN)."),
@@ -83,6 +92,9 @@ def replay_command(
     Replay is deterministic: the same file gives the same events, apart from the
     wall-clock field.  With --ui the operator screen shows the call as it plays
     (add --realtime to watch it at 1x, as a trainee would); no sound is played.
+    With --realtime or --ui, Ctrl-C (or SIGTERM) ends the call there and writes
+    the summary; after the call the screen stays up until Ctrl-C (or SIGTERM),
+    and acknowledgements made on it are added to the --events file.
     """
     overrides = {"audio": {"channels": channels},
                  "transcription": {"language": language},
@@ -110,52 +122,78 @@ def replay_command(
     final: dict = {}    # the summary event's fields, also when decoding fails part-way
     bus.subscribe(lambda e: final.update(e.data) if e.type == "summary" else None)
     info = CallInfo(str(path), source.info.input_rate, source.info.channels, cmap)
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     clock = {"pipeline": None}
     parts = build_stages(cfg, bus, cmap.speakers, transcribe=transcribe, live=realtime,
-                         say=lambda m: err.print(f"[dim]{m}[/dim]"), hub_url=hub, hub_token=token,
+                         say=lambda m: err.print(f"[dim]{escape(m)}[/dim]"), hub_url=hub, hub_token=token,
                          audio_time=lambda: clock["pipeline"].audio_seconds if clock["pipeline"] else 0.0)
     pipeline = CallPipeline(cfg, bus, info, parts.stages)
     clock["pipeline"] = pipeline
-    out = err if events == "-" else Console()
-    server = None
-    if ui:
-        from monitor.web.screen import start_screen  # FastAPI only when a screen is served
-
-        server = start_screen(bus, lambda: pipeline.audio_seconds, host=host, port=port,
-                              open_browser=not no_browser, say=lambda m: err.print(m))
-    show = progress and err.is_terminal and not ui
+    out = err if events == "-" else make_console()
     title = f"{path.name}: {', '.join(cmap.speakers)}"
-    try:
-        if show:
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                          TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-                          TimeRemainingColumn(), console=err, transient=True) as bar:
-                task = bar.add_task(path.name, total=source.info.duration or None)
-                summary = pipeline.run(source, realtime=realtime,
-                                       on_block=lambda t: bar.update(task, completed=t))
-        else:
-            summary = pipeline.run(source, realtime=realtime)
-    except AudioDecodeError:
-        # The call was closed and summarised up to the failure: show that part
-        # (marked incomplete), then let the CLI report the error and exit 2.
-        if final.get("duration"):
-            print_summary(final, out, title)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(parts.close)            # (on an error) hand the spool to the hub
+        if sink is not None:
+            cleanup.callback(sink.close)         # after the screen: acks made on it are recorded
+        server = None
+        if ui:
+            from monitor.web.screen import start_screen  # FastAPI only when a screen is served
+
+            server = start_screen(bus, lambda: pipeline.audio_seconds, host=host, port=port,
+                                  open_browser=not no_browser,
+                                  say=lambda m: err.print(m, markup=False, highlight=False))
+            cleanup.callback(server.stop)
+        try:
+            summary = _play(pipeline, source, parts, err, realtime=realtime, paced=realtime or ui,
+                            progress=progress and err.is_terminal and not ui)
+        except AudioDecodeError:
+            # The call was closed and summarised up to the failure: show that part
+            # (marked incomplete), then let the CLI report the error and exit 2.
+            if final.get("duration"):
+                print_summary(final, out, title)
+            if report is not None:
+                save_report(report, collected, err)
+            raise
+        hub_stats = parts.close()
+        if hub_stats:
+            summary = dict(summary, **hub_stats)
+        print_summary(summary, out, title)
+        if transcript:
+            print_transcript(lines, out)
         if report is not None:
             save_report(report, collected, err)
-        raise
-    finally:
-        if sink is not None:
-            sink.close()
-        hub_stats = parts.close()
-    if hub_stats:
-        summary = dict(summary, **hub_stats)
-    print_summary(summary, out, title)
-    if transcript:
-        print_transcript(lines, out)
-    if report is not None:
-        save_report(report, collected, err)
-    if server is not None:
-        err.print(f"the call is over; the operator screen stays at {server.url} until Ctrl-C")
-        wait_for_interrupt()
-        server.stop()
+        if server is not None:
+            err.print(f"the call is over; the operator screen stays at {server.url} until Ctrl-C",
+                      markup=False, highlight=False)
+            wait_for_interrupt()
+    hub_error = (hub_stats.get("hub") or {}).get("error") if hub_stats else None
+    if hub_error:
+        raise CalmlineError(hub_error)
+
+
+def _play(pipeline: CallPipeline, source: FileSource, parts, err: Console, *, realtime: bool,
+          paced: bool, progress: bool) -> dict:
+    """Run the call; the summary's fields.  A paced replay (like a live call: --realtime
+    or --ui) ends cleanly on Ctrl-C or SIGTERM, as a live call does; otherwise
+    SIGTERM interrupts like Ctrl-C (the events written so far end with the summary)."""
+    stop = threading.Event()
+
+    def end() -> None:
+        stop.set()
+        err.print("ending the call here: writing the summary (Ctrl-C again to skip the transcripts still waiting)")
+
+    def hurry() -> None:
+        for stage in parts.stages:
+            if hasattr(stage, "hurry"):
+                stage.hurry()
+
+    signals = ending_the_call(end, hurry) if paced else sigterm_as_ctrl_c()
+    with signals:
+        if not progress:
+            return pipeline.run(source, realtime=realtime, stop=stop)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+                      TimeRemainingColumn(), console=err, transient=True) as bar:
+            task = bar.add_task(escape(source.path.name), total=source.info.duration or None)
+            return pipeline.run(source, realtime=realtime, stop=stop,
+                                on_block=lambda t: bar.update(task, completed=t))

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+UNWRAPPED_WIDTH = 1000      # a pipe or a file: lines as long as they are
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A Rich console for stdout (or stderr) that never breaks a line of text
+    (soft wrap: a long line or link stays one line to copy).  Tables fit the
+    terminal; into a pipe or a file they are not squeezed into 80 columns
+    (unless ``COLUMNS`` says so), so grep and scripts see whole lines."""
+    console = Console(stderr=stderr, soft_wrap=True)
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        return console
+    return Console(stderr=stderr, width=UNWRAPPED_WIDTH, soft_wrap=True)
 
 
 def _mmss(seconds: float) -> str:
@@ -14,7 +29,7 @@ def _mmss(seconds: float) -> str:
 
 
 def print_summary(summary: dict[str, Any], console: Console, title: str) -> None:
-    table = Table(title=title, title_justify="left", show_header=True, header_style="bold")
+    table = Table(title=escape(title), title_justify="left", show_header=True, header_style="bold")
     table.add_column("speaker")
     table.add_column("speech", justify="right")
     table.add_column("raised voice", justify="right")
@@ -59,9 +74,10 @@ def print_summary(summary: dict[str, Any], console: Console, title: str) -> None
     hub = summary.get("hub")
     if hub:
         state = "all delivered" if not hub["pending"] else f"{hub['pending']} waiting in the spool (resent next time)"
-        console.print(f"hub: {hub['acked']} events delivered, {state}")
+        refused = f", {hub['refused']} refused by the hub" if hub.get("refused") else ""
+        console.print(f"hub: {hub['acked']} events delivered, {state}{refused}", highlight=False)
     if "note" in summary:
-        console.print(f"[dim]{summary['note']}[/dim]")
+        console.print(f"[dim]{escape(summary['note'])}[/dim]")
     if not summary.get("complete", True):
         console.print("[bold red]incomplete:[/bold red] the audio could not be read to the end")
 
@@ -72,7 +88,7 @@ def print_transcript(utterances: list, console: Console) -> None:
         console.print("[dim](no speech was transcribed)[/dim]")
         return
     for e in sorted(utterances, key=lambda e: (e.t, e.seq)):
-        console.print(f"[dim]{_mmss(e.t)}[/dim] [bold]{e.speaker:>8}[/bold]  {e['text']}",
+        console.print(f"[dim]{_mmss(e.t)}[/dim] [bold]{e.speaker:>8}[/bold]  {escape(e['text'])}",
                       highlight=False)
 
 
@@ -84,17 +100,17 @@ def print_coaching(coach: dict[str, Any], console: Console) -> None:
     console.print(f"[bold]coaching[/bold]: {timeline} (peak {coach['peak_state']})", highlight=False)
     prompts = coach["prompts"]
     for p in prompts.get("log", []):
-        console.print(f"  {_mmss(p['t'])} {p['kind']:>11}  {p['title']}", highlight=False)
+        console.print(f"  {_mmss(p['t'])} {p['kind']:>11}  {escape(p['title'])}", highlight=False)
     held = sum(prompts.get("suppressed", {}).values())
     extra = f", {held} held back (cooldown, duplicate, rate limit, outranked)" if held else ""
     console.print(f"  prompts shown {prompts['shown']}{extra}; used {prompts['used']}, "
                   f"dismissed {prompts['dismissed']}", highlight=False)
     console.print(f"  five steps: {steps}", highlight=False)
     if coach.get("harmful_phrases"):
-        phrases = ", ".join(f"{k} {v}" for k, v in coach["harmful_phrases"].items())
+        phrases = escape(", ".join(f"{k} {v}" for k, v in coach["harmful_phrases"].items()))
         console.print(f"  harmful phrases: {phrases}", highlight=False)
     if coach.get("incident"):
         console.print(f"  incident recorded: {len(coach['incident']['what_happened'])} events, "
                       f"{coach['incident']['outcome']}", highlight=False)
     if prompts.get("after_call"):
-        console.print(f"  after the call: {', '.join(prompts['after_call'])}", highlight=False)
+        console.print(f"  after the call: {escape(', '.join(prompts['after_call']))}", highlight=False)

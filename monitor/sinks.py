@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -29,12 +30,22 @@ class JsonlSink:
                 raise CalmlineError(f"--events {path}: cannot write ({exc.strerror})") from None
             self._own = True
         self.count = 0
+        self.late = 0           # events that came after close (not written; counted)
+        self._closed = False
+        self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        self._fh.write(event.to_json() + "\n")
-        self._fh.flush()
-        self.count += 1
+        line = event.to_json() + "\n"
+        with self._lock:
+            if self._closed:    # never "I/O operation on closed file" in another thread
+                self.late += 1
+                return
+            self._fh.write(line)
+            self._fh.flush()
+            self.count += 1
 
     def close(self) -> None:
-        if self._own:
-            self._fh.close()
+        with self._lock:
+            self._closed = True
+            if self._own:
+                self._fh.close()
