@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from monitor.event_bus import EventBus  # noqa: E402
-from monitor.coaching.prompt_policy import PRIORITY  # noqa: E402
+from monitor.vocabulary import PROMPT_PRIORITY as PRIORITY  # noqa: E402
 from monitor.web.access import ScreenAccess  # noqa: E402
 from monitor.web.broadcaster import Broadcaster  # noqa: E402
 from monitor.web.server import WebServer, create_app  # noqa: E402

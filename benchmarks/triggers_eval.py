@@ -39,8 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitor.coaching.playbook import CATEGORIES, LANGUAGES, load_playbook  # noqa: E402
+from monitor.coaching.playbook import load_playbook  # noqa: E402
 from monitor.coaching.triggers import TriggerMatcher  # noqa: E402
+from monitor.vocabulary import CATEGORIES, LANGUAGES  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "triggers"
 SETS = {"holdout": [DATA / "holdout.jsonl"], "dev": sorted(DATA.glob("dev_*.jsonl"))}

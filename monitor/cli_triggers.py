@@ -21,8 +21,9 @@ from typing import Optional
 import typer
 
 from monitor.errors import CalmlineError
-from monitor.coaching.playbook import LANGUAGES, SPEAKERS, load_playbook
+from monitor.coaching.playbook import load_playbook
 from monitor.coaching.triggers import TriggerMatcher
+from monitor.vocabulary import LANGUAGES, PARTIES
 
 
 def triggers(
@@ -30,7 +31,7 @@ def triggers(
         ..., "--language", "-l", help=f"Language of the text: {', '.join(LANGUAGES)}."
     ),
     speaker: str = typer.Option(
-        ..., "--speaker", "-s", help=f"Who said it: {' or '.join(SPEAKERS)}."
+        ..., "--speaker", "-s", help=f"Who said it: {' or '.join(PARTIES)}."
     ),
     playbook: Optional[Path] = typer.Option(
         None,
@@ -44,9 +45,9 @@ def triggers(
         raise CalmlineError(
             f"unknown language {language!r} for --language (supported: {', '.join(LANGUAGES)})"
         )
-    if speaker not in SPEAKERS:
+    if speaker not in PARTIES:
         raise CalmlineError(
-            f"unknown speaker {speaker!r} for --speaker (expected {' or '.join(SPEAKERS)})"
+            f"unknown speaker {speaker!r} for --speaker (expected {' or '.join(PARTIES)})"
         )
     matcher = TriggerMatcher(load_playbook(language, playbook))
 

@@ -10,9 +10,6 @@ import pytest
 from monitor.errors import CalmlineError
 from monitor.coaching.playbook import (
     BODY_MAX_WORDS,
-    CATEGORIES,
-    LANGUAGES,
-    PROMPT_KINDS,
     TITLE_MAX_WORDS,
     PatternError,
     bundled_dir,
@@ -21,6 +18,7 @@ from monitor.coaching.playbook import (
     load_playbooks,
     parse_pattern,
 )
+from monitor.vocabulary import CATEGORIES, LANGUAGES, PROMPT_KINDS
 
 PLAYBOOKS = load_playbooks()
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.coaching.playbook import CATEGORIES, LANGUAGES, load_playbook
+from monitor.coaching.playbook import load_playbook
 from monitor.coaching.textnorm import fold, fold_phrase
 from monitor.coaching.triggers import Match, TriggerMatcher, within_one_edit
+from monitor.vocabulary import CATEGORIES, LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 CALMLINE = ROOT / ".venv" / "bin" / "calmline"

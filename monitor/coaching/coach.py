@@ -26,15 +26,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.coaching.escalation import LEVELS, EscalationParams, EscalationState
+from monitor.coaching.escalation import EscalationParams, EscalationState
+from monitor.coaching.playbook import Playbook, Prompt, load_playbook
+from monitor.coaching.prompt_policy import PolicyParams, PromptPolicy
+from monitor.coaching.triggers import TriggerMatcher
 from monitor.event_bus import EventBus
 from monitor.events import Event
-from monitor.coaching.playbook import LANGUAGES, Playbook, Prompt, load_playbook
-from monitor.coaching.prompt_policy import PRIORITY, PolicyParams, PromptPolicy
-from monitor.coaching.triggers import TriggerMatcher
+from monitor.vocabulary import (ACK_ACTIONS, CUSTOMER_CATEGORIES, HEATED, LANGUAGES,
+                                OPERATOR_HARMFUL, OPERATOR_HELPFUL, PROMPT_PRIORITY)
 
-HARMFUL = ("calm_down", "deflect", "dont_know", "blame")
-CUSTOMER_HEAT = ("manager_request", "legal_threat", "churn_threat", "abuse", "repeat_contact")
 PACER = {"inhale_s": 4, "exhale_s": 6, "cycles": 3}
 #: the kind of prompt that answers each cue best (others for the cue are fall-backs)
 ANSWER_KIND = {
@@ -120,7 +120,7 @@ class Coach:
             self._cue(_Cue("monologue", "customer", t))
         elif kind == "prompt_ack":
             pid = e["prompt_id"]
-            if pid in self._kind_of and e["action"] in ("used", "dismissed"):
+            if pid in self._kind_of and e["action"] in ACK_ACTIONS:
                 self.policy.ack(pid, self._kind_of[pid], e["action"])
         elif kind == "level":
             self._tick(t)
@@ -166,7 +166,7 @@ class Coach:
         """Which playbook cue (if any) this signal should prompt for."""
         name = cue.name
         if name in ("abuse", "legal_threat", "manager_request", "churn_threat",
-                    "overlap", "monologue", "operator_raised_voice") or name in HARMFUL:
+                    "overlap", "monologue", "operator_raised_voice") or name in OPERATOR_HARMFUL:
             return name
         if name == "repeat_contact":
             # the answer is to acknowledge their effort: needless if the operator just did
@@ -196,7 +196,7 @@ class Coach:
         if changed:
             self._state_changed(t, changed, "decay")
         level = self.state.level
-        if LEVELS.index(level) >= 2:
+        if level in HEATED:
             if self._escalated_since is None:
                 self._escalated_since = t
             hot_for = t - self._escalated_since
@@ -264,7 +264,7 @@ class Coach:
             extra = {"pacer": dict(PACER), "private": True}
         ttl_s = ttl if ttl is not None else self._ttl(prompt)
         self.bus.emit("prompt", t, "operator", id=pid, prompt=prompt.id, kind=prompt.kind,
-                      priority=PRIORITY.get(prompt.kind, 0), title=prompt.title,
+                      priority=PROMPT_PRIORITY.get(prompt.kind, 0), title=prompt.title,
                       body=prompt.body, why=why, ttl=ttl_s, language=self.language, **extra)
         record = {"t": round(t, 2), "id": pid, "prompt": prompt.id, "kind": prompt.kind,
                   "title": prompt.title}
@@ -280,7 +280,7 @@ class Coach:
             return
         self.ended = True
         t_end = frontend.t
-        if LEVELS.index(self.state.peak) >= 2:
+        if self.state.peak in HEATED:
             for prompt in self.playbook(self.language).prompts_for("after_escalation"):
                 self._emit_prompt(t_end, prompt, _Cue("after_escalation", None, t_end), ttl=60.0)
 
@@ -302,7 +302,7 @@ class Coach:
     def summary(self) -> dict[str, Any]:
         harmful: dict[str, int] = {}
         for x in self.triggers:
-            if x["speaker"] == "operator" and x["category"] in HARMFUL:
+            if x["speaker"] == "operator" and x["category"] in OPERATOR_HARMFUL:
                 harmful[x["category"]] = harmful.get(x["category"], 0) + 1
         acks = self.policy.acks
         out: dict[str, Any] = {
@@ -323,14 +323,14 @@ class Coach:
                 "override_rate": self.policy.override_rate(),
             },
         }
-        if LEVELS.index(self.state.peak) >= 2:
+        if self.state.peak in HEATED:
             out["incident"] = self.incident()
         return out
 
     def incident(self) -> dict[str, Any]:
-        heat = [x for x in self.triggers if x["category"] in CUSTOMER_HEAT]
+        heat = [x for x in self.triggers if x["category"] in CUSTOMER_CATEGORIES]
         helpful = [x for x in self.triggers if x["speaker"] == "operator"
-                   and x["category"] in ("empathy", "paraphrase", "plan")]
+                   and x["category"] in OPERATOR_HELPFUL]
         return {
             "peak_state": self.state.peak,
             "what_happened": [f"{x['t']:.1f}s {x['speaker']} {x['category']}: \"{x['text']}\"" for x in heat]

@@ -24,7 +24,7 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-LEVELS = ("calm", "tense", "escalated", "abusive")
+from monitor.vocabulary import LEVELS
 
 DEFAULT_WEIGHTS = {
     "customer_raised_voice": 2.0,

@@ -65,16 +65,9 @@ else:  # pragma: no cover
 
 from monitor.errors import CalmlineError
 from monitor.coaching.textnorm import fold_phrase
+from monitor.vocabulary import CATEGORIES, CUES, LANGUAGES, PROMPT_KINDS
 
 __all__ = [
-    "LANGUAGES",
-    "SPEAKERS",
-    "CATEGORIES",
-    "CUSTOMER_CATEGORIES",
-    "OPERATOR_HARMFUL",
-    "OPERATOR_HELPFUL",
-    "PROMPT_KINDS",
-    "CUES",
     "TITLE_MAX_WORDS",
     "BODY_MAX_WORDS",
     "Pattern",
@@ -90,52 +83,7 @@ __all__ = [
     "load_playbook_file",
     "load_playbook",
     "load_playbooks",
-    "category_speaker",
 ]
-
-LANGUAGES: tuple[str, ...] = ("en", "ru", "bg", "ro")
-SPEAKERS: tuple[str, ...] = ("operator", "customer")
-
-CUSTOMER_CATEGORIES: tuple[str, ...] = (
-    "manager_request",
-    "legal_threat",
-    "churn_threat",
-    "abuse",
-    "repeat_contact",
-)
-OPERATOR_HARMFUL: tuple[str, ...] = ("calm_down", "deflect", "dont_know", "blame")
-OPERATOR_HELPFUL: tuple[str, ...] = ("empathy", "paraphrase", "plan")
-
-#: category -> the speaker whose speech it applies to.
-CATEGORIES: dict[str, str] = {
-    **{c: "customer" for c in CUSTOMER_CATEGORIES},
-    **{c: "operator" for c in OPERATOR_HARMFUL + OPERATOR_HELPFUL},
-}
-
-PROMPT_KINDS: tuple[str, ...] = (
-    "breathe",
-    "de_escalate",
-    "boundary",
-    "plan",
-    "listen",
-    "empathy",
-    "technique",
-)
-
-#: Non-word cues a prompt may answer (``when = [...]``), besides the categories.
-ACOUSTIC_CUES: tuple[str, ...] = (
-    "customer_raised_voice",
-    "operator_raised_voice",
-    "overlap",
-    "silence",
-    "monologue",
-    "no_empathy",
-    "no_paraphrase",
-    "no_plan",
-    "call_end",
-    "after_escalation",
-)
-CUES: tuple[str, ...] = tuple(CATEGORIES) + ACOUSTIC_CUES
 
 TITLE_MAX_WORDS = 6
 BODY_MAX_WORDS = 25
@@ -148,10 +96,6 @@ _PROMPT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.]*$")
 
 _TOP_KEYS = {"language", "name", "fuzzy", "groups", "negation", "exceptions", "triggers", "prompts"}
 _GROUP_RE = re.compile(r"^[A-Za-z0-9_]+$")
-
-
-def category_speaker(category: str) -> str:
-    return CATEGORIES[category]
 
 
 # --------------------------------------------------------------------------

@@ -18,10 +18,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Prompts about what is happening right now (abuse, the operator's own heat, talking
-#: over the customer) outrank advice about what to say next.
-PRIORITY = {"boundary": 90, "breathe": 80, "listen": 75, "plan": 70, "de_escalate": 60,
-            "technique": 50, "empathy": 40}
+from monitor.vocabulary import PROMPT_PRIORITY
 
 
 class PolicyParams(BaseModel):
@@ -59,7 +56,7 @@ class PromptPolicy:
         is the playbook prompt (for de-duplication), ``instance`` the id its event
         will carry (what acknowledgements name); ``ttl``: how long it stays on
         screen if shown (default ``ttl_s``)."""
-        priority = PRIORITY.get(kind, 0)
+        priority = PROMPT_PRIORITY.get(kind, 0)
         while self._recent and t - self._recent[0] >= 60.0:
             self._recent.popleft()
         on_screen = self.current if self.current and t < self.current.until else None

@@ -30,13 +30,12 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from monitor.coaching.playbook import CATEGORIES, SPEAKERS, Phrase, Playbook
+from monitor.coaching.playbook import Phrase, Playbook
 from monitor.coaching.textnorm import FoldedText, fold
+from monitor.vocabulary import CATEGORIES, SPEAKERS
 
 __all__ = ["Match", "TriggerMatcher", "within_one_edit"]
 
-#: "call" (a mono recording) gets every category.
-ALL_SPEAKERS = SPEAKERS + ("call",)
 _CACHE_LIMIT = 50_000
 
 
@@ -184,7 +183,7 @@ class TriggerMatcher:
         self._cats = {name: _Category(name, playbook) for name in CATEGORIES}
         self._by_speaker = {
             sp: [self._cats[c] for c in CATEGORIES if sp == "call" or CATEGORIES[c] == sp]
-            for sp in ALL_SPEAKERS
+            for sp in SPEAKERS
         }
         neg = playbook.negation
         # the longest cue first: "no intention" before "no", "nu am de gand" before "nu"
@@ -315,7 +314,7 @@ class TriggerMatcher:
             cats = self._by_speaker[speaker]
         except KeyError:
             raise ValueError(
-                f"unknown speaker {speaker!r} (expected one of: {', '.join(ALL_SPEAKERS)})"
+                f"unknown speaker {speaker!r} (expected one of: {', '.join(SPEAKERS)})"
             ) from None
         if not text or text.isspace():
             return []
