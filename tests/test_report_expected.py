@@ -20,6 +20,7 @@ commit): ``.venv/bin/python tests/test_report_expected.py --regen``.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:          # run as a script (--regen)
     sys.path.insert(0, str(ROOT))
 
-from monitor.events import make_event  # noqa: E402
+from monitor.events import event_from_dict, make_event  # noqa: E402
 from monitor.report.html import render_report  # noqa: E402
 
 EXPECTED = ROOT / "tests" / "golden" / "report_small.html"
@@ -184,6 +185,23 @@ def test_the_comparison_sees_a_changed_coordinate_or_word() -> None:
     first_rect = page.index('<rect x="')
     moved = page[:first_rect] + page[first_rect:].replace('x="', 'x="1', 1)
     assert tokens(page) != tokens(moved)
+
+
+def test_event_objects_give_the_same_page_as_their_json() -> None:
+    objects = [event_from_dict(e) for e in small_call()]
+    assert render_report(objects) == render_report(small_call())
+    assert render_report(iter(objects)) == render_report(objects)      # read once
+
+
+def test_the_report_imports_neither_the_coach_nor_jinja_until_it_renders() -> None:
+    """Constants come from monitor.vocabulary; Jinja2 (70 ms) only for a page."""
+    code = ("import sys, monitor.report.html as r; "
+            "print(sorted(m for m in sys.modules if m.startswith(('monitor.coach', 'jinja2')))); "
+            "r.render_report([]); print('jinja2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "True"]
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--regen"]:

@@ -23,7 +23,8 @@ from monitor.config import load_config
 from monitor.event_bus import EventBus
 from monitor.events import make_event
 from monitor.pipeline import CallInfo, CallPipeline
-from monitor.report.html import MAX_POINTS, render_report
+from monitor.report.html import render_report
+from monitor.report.timeline import MAX_POINTS
 from monitor.stages import build_stages
 
 CALMLINE = Path(sys.executable).parent / "calmline"
