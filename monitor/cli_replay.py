@@ -135,13 +135,8 @@ def replay_command(
         cleanup.callback(parts.close)            # (on an error) hand the spool to the hub
         if sink is not None:
             cleanup.callback(sink.close)         # after the screen: acks made on it are recorded
-        server = None
-        if ui:
-            from monitor.web.screen import start_screen  # FastAPI only when a screen is served
-
-            server = start_screen(bus, lambda: pipeline.audio_seconds, host=host, port=port,
-                                  open_browser=not no_browser,
-                                  say=lambda m: err.print(m, markup=False, highlight=False))
+        server = _start_screen(bus, pipeline, host, port, no_browser, err) if ui else None
+        if server is not None:
             cleanup.callback(server.stop)
         try:
             summary = _play(pipeline, source, parts, err, realtime=realtime, paced=realtime or ui,
@@ -155,9 +150,7 @@ def replay_command(
                 save_report(report, collected, err)
             raise
         hub_stats = parts.close()
-        if hub_stats:
-            summary = dict(summary, **hub_stats)
-        print_summary(summary, out, title)
+        print_summary(dict(summary, **hub_stats), out, title)
         if transcript:
             print_transcript(lines, out)
         if report is not None:
@@ -166,9 +159,18 @@ def replay_command(
             err.print(f"the call is over; the operator screen stays at {server.url} until Ctrl-C",
                       markup=False, highlight=False)
             wait_for_interrupt()
-    hub_error = (hub_stats.get("hub") or {}).get("error") if hub_stats else None
+    hub_error = (hub_stats.get("hub") or {}).get("error")
     if hub_error:
         raise CalmlineError(hub_error)
+
+
+def _start_screen(bus: EventBus, pipeline: CallPipeline, host: str, port: int, no_browser: bool,
+                  err: Console):
+    from monitor.web.screen import start_screen  # FastAPI only when a screen is served
+
+    return start_screen(bus, lambda: pipeline.audio_seconds, host=host, port=port,
+                        open_browser=not no_browser,
+                        say=lambda m: err.print(m, markup=False, highlight=False))
 
 
 def _play(pipeline: CallPipeline, source: FileSource, parts, err: Console, *, realtime: bool,
