@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from monitor.errors import CalmlineError
+from monitor.hub import dbfile
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -115,17 +116,26 @@ class Store:
         self.path = Path(path)
         if self.path.is_dir():
             raise CalmlineError(f"--db {self.path}: is a directory")
+        dbfile.prepare(self.path)                   # 0600 file in a 0700 folder
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA busy_timeout=5000")
+            dbfile.check_integrity(self.db, self.path)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA secure_delete=ON")    # deleted text is overwritten, not left in free pages
         except sqlite3.DatabaseError as exc:
-            raise CalmlineError(f"--db {self.path}: cannot open the database ({exc})") from None
+            error = dbfile.translate(exc, self.path)
+            if error is not exc:
+                raise error from None
+            raise CalmlineError(f"--db {self.path}: cannot open the database ({exc}); is it a calmline "
+                                "hub database? give another --db") from None
         self.lock = threading.RLock()
-        self.migrate()
+        self.log_kept = False
+        with dbfile.translated(self.path):
+            self.migrate()
 
     # --- schema ----------------------------------------------------------------
     @property
@@ -142,33 +152,28 @@ class Store:
                 raise CalmlineError(f"{self.path}: database schema {current} is newer than this "
                                     f"calmline ({len(MIGRATIONS)}); upgrade calmline")
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                self.db.execute("BEGIN")
-                try:
+                with dbfile.transaction(self.db, self.path):
                     for statement in script.split(";"):
                         if statement.strip():
                             self.db.execute(statement)
                     self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
-                    self.db.execute("COMMIT")
-                except Exception:
-                    self.db.execute("ROLLBACK")
-                    raise
 
     def close(self) -> None:
         with self.lock:
             self.db.close()
 
     def query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with self.lock:
+        with self.lock, dbfile.translated(self.path):
             return self.db.execute(sql, tuple(args)).fetchall()
 
     def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
-        with self.lock:
+        with self.lock, dbfile.translated(self.path):
             return self.db.execute(sql, tuple(args)).rowcount
 
     # --- ingest -------------------------------------------------------------------
     def ensure_call(self, call_id: str, operator: str, now: float) -> str:
         """Create the call if new; returns its operator (its owner)."""
-        with self.lock:
+        with self.lock, dbfile.translated(self.path):
             self.db.execute("INSERT INTO calls (id, operator, started_at, last_event_at) VALUES (?, ?, ?, ?) "
                             "ON CONFLICT (id) DO NOTHING", (call_id, operator, now, now))
             return self.db.execute("SELECT operator FROM calls WHERE id = ?", (call_id,)).fetchone()[0]
@@ -191,9 +196,9 @@ class Store:
                 self._index(call_id, event, now)
                 self.db.execute("COMMIT")
                 return True
-            except Exception:
-                self.db.execute("ROLLBACK")
-                raise
+            except Exception as exc:
+                dbfile.rollback(self.db)       # SQLite already rolled back on a full disk
+                raise dbfile.translate(exc, self.path)
 
     def _index(self, call_id: str, e: dict[str, Any], now: float) -> None:
         kind = e["type"]
@@ -303,7 +308,7 @@ class Store:
     # --- clips, audit, retention ---------------------------------------------------------
     def add_clip(self, call_id: str, t_start: float, t_end: float, reason: str, sample_rate: int,
                  audio: bytes, now: float) -> int | None:
-        with self.lock:
+        with self.lock, dbfile.translated(self.path):
             cur = self.db.execute(
                 "INSERT INTO clips (call_id, t_start, t_end, reason, sample_rate, audio, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_id, t_start) DO NOTHING",
@@ -322,7 +327,7 @@ class Store:
     def audit(self, user: str, action: str, call_id: str | None = None, detail: str = "",
               duration_s: float | None = None, now: float | None = None) -> int:
         """Write an audit entry; returns its id (to set the duration later)."""
-        with self.lock:
+        with self.lock, dbfile.translated(self.path):
             cur = self.db.execute(
                 "INSERT INTO audit (at, user_name, action, call_id, detail, duration_s) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -337,10 +342,13 @@ class Store:
 
     def purge(self, older_than: float) -> dict[str, int]:
         """Delete calls (with their events, clips, ...) last active before ``older_than``
-        (epoch seconds), and audit entries older than it."""
+        (epoch seconds), and audit entries older than it.
+
+        Deleted rows are overwritten (``secure_delete``), then the write-ahead log
+        is checkpointed and truncated, so the purged text is in neither file
+        (``log_kept`` is set when a busy hub held the log back: purge again)."""
         with self.lock:
-            self.db.execute("BEGIN")
-            try:
+            with dbfile.transaction(self.db, self.path):
                 ids = [r[0] for r in self.db.execute(
                     "SELECT id FROM calls WHERE last_event_at < ?", (older_than,)).fetchall()]
                 counts = {"calls": len(ids), "events": 0, "clips": 0}
@@ -351,8 +359,6 @@ class Store:
                         self.db.execute(f"DELETE FROM {table} WHERE call_id = ?", (cid,))
                     self.db.execute("DELETE FROM calls WHERE id = ?", (cid,))
                 counts["audit"] = self.db.execute("DELETE FROM audit WHERE at < ?", (older_than,)).rowcount
-                self.db.execute("COMMIT")
-            except Exception:
-                self.db.execute("ROLLBACK")
-                raise
+            with dbfile.translated(self.path):
+                self.log_kept = not dbfile.checkpoint_truncate(self.db)
         return counts
