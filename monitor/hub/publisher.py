@@ -36,6 +36,7 @@ from urllib.parse import urlparse, urlunparse
 
 from monitor.errors import CalmlineError
 from monitor.events import Event
+from monitor.hub.tls import client_options
 
 OPERATOR_CUES = ("level", "raised_voice", "raised_voice_end", "speech_start", "speech_end")
 
@@ -150,6 +151,7 @@ class HubPublisher:
         if not token:
             raise CalmlineError("--hub needs --token (or CALMLINE_HUB_TOKEN)")
         self.url = ws_url(hub_url)
+        self._tls = client_options(self.url)      # wss: also trust CALMLINE_HUB_CA, if set
         self.token = token
         self.call_id = call_id
         self.share = share_operator_cues
@@ -253,7 +255,7 @@ class HubPublisher:
         delay = 0.2
         while not self._closing:
             try:
-                async with connect(self.url, additional_headers={"Authorization": f"Bearer {self.token}"},
+                async with connect(self.url, **self._tls, additional_headers={"Authorization": f"Bearer {self.token}"},
                                    open_timeout=3, ping_interval=10, max_size=8 * 1024 * 1024) as ws:
                     self.connected = True
                     delay = 0.2
