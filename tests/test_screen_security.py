@@ -419,3 +419,20 @@ def test_opening_the_browser_hands_it_the_link_and_prints_no_secret() -> None:
         assert len(said) == 1 and "launch=" in said[0]
     finally:
         server.stop()
+
+
+def test_a_half_sent_request_is_not_held_open() -> None:
+    from monitor.web.server import WebServer
+
+    s = Screen()
+    server = WebServer(s.app, "127.0.0.1", free_port(), request_timeout_s=0.5)
+    server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+            conn.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1")    # ... and nothing more
+            answer = b""
+            while chunk := conn.recv(4096):                                   # until the server closes
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408")
+    finally:
+        server.stop()

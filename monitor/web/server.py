@@ -38,6 +38,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.errors import CalmlineError
+from monitor.http_timeout import REQUEST_TIMEOUT_S, with_request_timeout
 from monitor.web import messages
 from monitor.web.access import ScreenAccess
 from monitor.web.broadcaster import Broadcaster
@@ -158,9 +159,11 @@ async def _send_one(socket_: WebSocket, message: dict[str, Any], client: Any) ->
 
 
 class WebServer:
-    """Runs the app with uvicorn on a background thread."""
+    """Runs the app with uvicorn on a background thread.  A request must arrive whole
+    within ``request_timeout_s`` (a half-sent one is answered 408 and closed)."""
 
-    def __init__(self, app: Any, host: str, port: int, ws_max_size: int | None = None) -> None:
+    def __init__(self, app: Any, host: str, port: int, ws_max_size: int | None = None,
+                 request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         import uvicorn
 
         self.host, self.port = host, port
@@ -168,7 +171,8 @@ class WebServer:
         # no access log: a request line can carry the screen's one-time launch token
         extra = {"ws_max_size": ws_max_size} if ws_max_size else {}
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                                ws="websockets-sansio", access_log=False, **extra)
+                                http=with_request_timeout(request_timeout_s), ws="websockets-sansio",
+                                access_log=False, **extra)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
 
