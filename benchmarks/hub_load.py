@@ -243,10 +243,11 @@ class Supervisor:
             msg = json.loads(raw)
             if msg.get("kind") == "calls":
                 self.ready.set()
-            elif msg.get("kind") == "call" and self.measuring:
-                self.messages += 1
-                self.latency_ms.append(now_ms - msg["ingested_ms"])
-                self.send_to_recv_ms.append(now_ms - msg["sent_ms"])
+            elif msg.get("kind") == "update" and self.measuring:   # newest state per changed call
+                for change in msg["changes"]:
+                    self.messages += 1
+                    self.latency_ms.append(now_ms - change["ingested_ms"])
+                    self.send_to_recv_ms.append(now_ms - msg["sent_ms"])
 
 
 async def drive(port: int, tokens: list[str], sup_token: str, operators: int, seconds: float,

@@ -7,7 +7,8 @@ operators publish and read only their own calls, supervisors read all.
 
 - ``WS /ws/publish``: an operator's monitor streams its call's events (acked by
   seq; duplicates ignored), flag clips, and live audio while a supervisor listens;
-- ``WS /ws/dashboard``: supervisors get call updates as events are ingested;
+- ``WS /ws/dashboard``: supervisors get a ``calls`` snapshot, then the newest
+  state of each call that changed, coalesced (:mod:`monitor.hub.fanout`);
 - ``WS /ws/listen/{call_id}``: a supervisor listens to a live call (audited);
 - ``GET /api/calls``, ``/api/calls/{id}``, ``/api/calls/{id}/report``,
   ``/api/clips/{id}/audio`` (audited), ``/api/audit``, ``/api/me``.
@@ -31,9 +32,8 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from monitor.hub.auth import User, authenticate
+from monitor.hub.fanout import Fanout
 from monitor.hub.store import Store
-
-DASHBOARD_COALESCE_S = 0.1
 
 
 def _bearer(value: str | None) -> str | None:
@@ -59,30 +59,11 @@ class Hub:
         self.store = store
         self.publishers: dict[str, WebSocket] = {}          # call id -> publisher socket
         self.listeners: dict[str, set[WebSocket]] = {}      # call id -> listening supervisors
-        self.dashboards: set[asyncio.Queue] = set()
-        self._pending: dict[str, float] = {}                 # call id -> first ingest (epoch ms)
-        self.dashboard_dropped = 0
-        self._flush_task: asyncio.Task | None = None
+        # dashboards: newest state per changed call, one database read per flush
+        self.fanout = Fanout(lambda ids: store.calls(all_calls=True, ids=ids))
 
     def ingested(self, call_id: str) -> None:
-        self._pending.setdefault(call_id, time.time() * 1000.0)
-        if self._flush_task is None or self._flush_task.done():
-            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
-
-    async def _flush(self) -> None:
-        await asyncio.sleep(DASHBOARD_COALESCE_S)
-        pending, self._pending = self._pending, {}
-        if not self.dashboards:
-            return
-        calls = {c["id"]: c for c in self.store.calls(all_calls=True, ids=list(pending))}
-        for call_id, ingested_ms in pending.items():
-            if call_id in calls:
-                msg = {"kind": "call", "call": calls[call_id], "ingested_ms": ingested_ms}
-                for queue in list(self.dashboards):
-                    if queue.qsize() < 1000:
-                        queue.put_nowait(msg)
-                    else:
-                        self.dashboard_dropped += 1     # a stuck dashboard: counted
+        self.fanout.changed(call_id)
 
     async def set_listening(self, call_id: str, by: str) -> None:
         socket_ = self.publishers.get(call_id)
@@ -192,6 +173,9 @@ def create_hub_app(store: Store) -> FastAPI:
         owned: set[str] = set()
         try:
             while True:
+                # yield after each message: a backlog read without a pause would hold the
+                # loop (dashboards, timers) for seconds
+                await asyncio.sleep(0)
                 msg = await ws.receive()
                 if msg.get("type") == "websocket.disconnect":
                     break
@@ -243,28 +227,21 @@ def create_hub_app(store: Store) -> FastAPI:
         user = await accept(ws, "supervisor")
         if user is None:
             return
-        queue: asyncio.Queue = asyncio.Queue()
-        hub.dashboards.add(queue)
-        receiver: asyncio.Task | None = None
+        feed = hub.fanout.add_feed()               # before the snapshot: no change falls between
+        tasks: list[asyncio.Task] = []
         try:
-            await ws.send_json({"kind": "calls", "calls": store.calls()})
-            receiver = asyncio.create_task(ws.receive_text())
-            while True:
-                getter = asyncio.create_task(queue.get())
-                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-                if receiver in done:
-                    getter.cancel()
-                    break
-                message = dict(getter.result(), sent_ms=time.time() * 1000.0)
-                await ws.send_json(message)
-        except (WebSocketDisconnect, RuntimeError):
+            await ws.send_text(hub.fanout.snapshot(store.calls()))
+            tasks = [asyncio.create_task(ws.receive_text()),              # the client leaving
+                     asyncio.create_task(hub.fanout.serve(feed, ws.send_text))]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except (WebSocketDisconnect, RuntimeError, sqlite3.Error):
             pass
         finally:
-            hub.dashboards.discard(queue)
-            if receiver is not None:
-                receiver.cancel()
+            hub.fanout.remove_feed(feed)
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(BaseException):
-                    await receiver          # collect the client's disconnect: no stray task errors
+                    await task              # collect the client's disconnect: no stray task errors
 
     @app.websocket("/ws/listen/{call_id}")
     async def listen(ws: WebSocket, call_id: str) -> None:

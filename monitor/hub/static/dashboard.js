@@ -6,7 +6,8 @@
  * The token lives in sessionStorage (this tab only) until "sign out".
  *
  * Supervisors: the live calls table is fed by WS /ws/dashboard (a "calls"
- * snapshot, then one "call" message per updated call, merged by id); with a
+ * snapshot, then "update" messages carrying the newest state of each call that
+ * changed, merged by id and drawn once per message); with a
  * filter set the list comes from GET /api/calls?...&all=true and live updates
  * that match the filter are merged in.  Operators (no dashboard socket) see their
  * own calls from GET /api/calls, refreshed every few seconds.
@@ -243,8 +244,9 @@
         for (const c of msg.calls || []) { c._seen = now; S.live.set(c.id, c); noteOperator(c); }
         if (S.filtered) refreshFiltered();
         render();
-      } else if (msg.kind === "call" && msg.call) {
-        mergeUpdate(msg.call);
+      } else if (msg.kind === "update" && Array.isArray(msg.changes)) {
+        for (const change of msg.changes) if (change && change.call) mergeUpdate(change.call);
+        render();
       }
     };
     ws.onclose = (ev) => {
@@ -293,7 +295,6 @@
       else S.filtered.delete(call.id);
     }
     if (call.id === S.selected) updateCallHead();
-    render();
   }
 
   function noteOperator(c) {
