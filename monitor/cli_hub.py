@@ -28,9 +28,9 @@ hub_app = typer.Typer(help="The supervisor hub: live calls ranked by escalation,
 user_app = typer.Typer(help="Hub users and their tokens.", no_args_is_help=True)
 hub_app.add_typer(user_app, name="user")
 
-DB_HELP = ("Hub database file (default: [hub] db from --config, else "
+DB_HELP = ("Hub database file (default: the hub section's db in --config, else "
            "~/.local/share/calmline/hub.sqlite3); before or after the subcommand.")
-CONFIG_HELP = "TOML settings file ([hub] db, retention_days); before or after the subcommand."
+CONFIG_HELP = "TOML settings file (the hub section's db, retention_days); before or after the subcommand."
 SERVE_ONLY = ("host", "port", "certfile", "keyfile", "insecure")
 
 
@@ -182,8 +182,9 @@ def purge(
     db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
-    """Delete calls, events, clips and audit entries older than the retention period
-    (overwritten, and the database's write-ahead log truncated)."""
+    """Delete calls, events, clips and audit entries older than the retention period.
+
+    What is deleted is overwritten, not left in the database files."""
     store, cfg = open_store(ctx, db, config)
     keep = cfg.hub.retention_days if days is None else days
     if not keep > 0 or keep == float("inf"):
