@@ -22,7 +22,7 @@ import typer
 
 from monitor.errors import CalmlineError
 from monitor.coaching.playbook import load_playbook
-from monitor.coaching.triggers import TriggerMatcher
+from monitor.coaching.triggers import matcher_for
 from monitor.vocabulary import LANGUAGES, PARTIES
 
 
@@ -49,7 +49,7 @@ def triggers(
         raise CalmlineError(
             f"unknown speaker {speaker!r} for --speaker (expected {' or '.join(PARTIES)})"
         )
-    matcher = TriggerMatcher(load_playbook(language, playbook))
+    matcher = matcher_for(load_playbook(language, playbook))
 
     stdin = sys.stdin
     stdout = sys.stdout

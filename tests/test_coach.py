@@ -200,3 +200,36 @@ def test_dismissing_a_prompt_frees_the_screen_for_the_next_one():
     assert [e["kind"] for e in call.of("prompt")] == ["plan", "technique"]
     assert call.coach.summary()["prompts"]["dismissed"] == 1
     assert call.coach.summary()["prompts"]["used"] == 0
+
+
+# --- the trigger patterns are compiled on first words, once per process ---------------------------
+def test_no_words_compile_no_patterns_and_calls_share_one_matcher(tmp_path, monkeypatch):
+    from monitor.coaching import triggers
+    from monitor.coaching.playbook import bundled_dir
+
+    # a playbook of its own, so no other test has compiled its matcher already
+    (tmp_path / "en.toml").write_bytes((bundled_dir() / "en.toml").read_bytes())
+    built = []
+
+    class Counting(triggers.TriggerMatcher):
+        def __init__(self, playbook):
+            built.append(playbook.path)
+            super().__init__(playbook)
+
+    monkeypatch.setattr(triggers, "TriggerMatcher", Counting)
+    call = Call(playbook_dir=str(tmp_path))
+    call.bus.emit("raised_voice", 10.0, "customer", t_detected=10.3, db_over_baseline=9.0)
+    call.bus.emit("overlap", 12.0, "operator", other="customer", t_detected=12.5)
+    for t in range(13, 40):
+        call.bus.emit("level", float(t), "customer", dbfs=-30.0, short_term_dbfs=-30.0,
+                      baseline_dbfs=-30.0, speaking=False)
+    call.coach.finish(type("Frontend", (), {"t": 40.0})())
+    assert built == []                       # a call without words compiles nothing
+    assert call.of("prompt")                 # ... and still coaches on the acoustic cues
+
+    call.say("customer", 41.0, "I will take you to court")
+    assert built == [tmp_path / "en.toml"]
+    second = Call(playbook_dir=str(tmp_path))
+    second.say("customer", 1.0, "get me your supervisor")
+    assert built == [tmp_path / "en.toml"]   # the next call of the process reuses it
+    assert [e["category"] for e in second.of("trigger")] == ["manager_request"]

@@ -8,16 +8,9 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import CalmlineError
-from monitor.coaching.playbook import (
-    BODY_MAX_WORDS,
-    TITLE_MAX_WORDS,
-    PatternError,
-    bundled_dir,
-    load_playbook,
-    load_playbook_file,
-    load_playbooks,
-    parse_pattern,
-)
+from monitor.coaching.pattern_parser import PatternError, parse_pattern
+from monitor.coaching.playbook import bundled_dir, load_playbook, load_playbook_file, load_playbooks
+from monitor.coaching.playbook_schema import BODY_MAX_WORDS, TITLE_MAX_WORDS
 from monitor.vocabulary import CATEGORIES, LANGUAGES, PROMPT_KINDS
 
 PLAYBOOKS = load_playbooks()
@@ -379,3 +372,131 @@ def test_a_copied_bundled_file_is_a_valid_user_playbook(tmp_path):
     pb = load_playbook("bg", tmp_path)
     assert pb.path == tmp_path / "bg.toml"
     assert len(pb.patterns) == len(PLAYBOOKS["bg"].patterns)
+
+
+# --- the pattern language as nodes ------------------------------------------------------------
+
+
+def test_patterns_parse_into_small_frozen_nodes():
+    from dataclasses import FrozenInstanceError
+
+    from monitor.coaching.pattern_parser import parse
+    from monitor.coaching.patterns import Alt, Gap, Optional, Regex, Seq, Stem, Word
+
+    node = parse(r"speak to [your|the] =boss* ..2 /\d+/")
+    assert node == Seq((
+        Word("speak"), Word("to"),
+        Optional(Alt((Seq((Word("your"),)), Seq((Word("the"),))))),
+        Stem("boss", exact=True), Gap(2), Regex(r"\d+"),
+    ))
+    with pytest.raises(FrozenInstanceError):
+        node.items[0].text = "shout"          # type: ignore[misc]
+    assert parse("sue|court") == Seq((Alt((Seq((Word("sue"),)), Seq((Word("court"),)))),))
+
+
+def test_a_regex_that_only_breaks_inside_the_matcher_is_refused_at_load(tmp_path):
+    # global flags compile alone but not inside the combined pattern: the matcher is
+    # built on the first words of a call, so this must be caught when the file loads
+    with pytest.raises(PatternError, match="cannot be part of a pattern"):
+        parse_pattern("re:(?i)sue")
+    with pytest.raises(PatternError, match="cannot be part of a pattern"):
+        parse_pattern("/(?i)sue/ you")
+    text = MINIMAL.format(lang="en").replace('"sue|suing"', '"re:(?i)sue"')
+    expect_error(write(tmp_path, text), "triggers.legal_threat[0]", "(?i)sue", "cannot be part")
+
+
+def test_loading_compiles_only_the_regular_expressions_people_wrote(monkeypatch):
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    path = bundled_dir() / "en.toml"
+    written: list[str] = []
+
+    def strings(value):
+        if isinstance(value, str):
+            written.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                strings(v)
+        elif isinstance(value, list):
+            for v in value:
+                strings(v)
+
+    strings(tomllib.loads(path.read_text(encoding="utf-8")))
+    compiled: list[str] = []
+    real = re.compile
+
+    def counting(pattern, flags=0):
+        compiled.append(pattern)
+        return real(pattern, flags)
+
+    monkeypatch.setattr(re, "compile", counting)
+    pb = load_playbook_file(path)
+    monkeypatch.undo()
+    assert len(pb.patterns) > 250
+    assert 0 < len(compiled) < 100           # was one compile per pattern and more
+
+    def user_written(rx: str) -> bool:
+        body = rx[3:-1] if rx.startswith("(?:") and rx.endswith(")") else rx
+        return any(body in s for s in written)
+
+    assert all(user_written(rx) for rx in compiled), [rx for rx in compiled if not user_written(rx)]
+
+
+# --- the schema ---------------------------------------------------------------------------------
+
+
+def test_settings_are_typed_and_ranged_by_the_schema(tmp_path):
+    base = MINIMAL.format(lang="en")
+    cases = [
+        (base.replace("[triggers]", 'name = 5\n[triggers]'), "name", "expected a string"),
+        (base.replace("[triggers]", "[fuzzy]\nmin_length = true\n[triggers]"),
+         "fuzzy.min_length", "expected a whole number, got True"),
+        (base.replace("[triggers]", "[fuzzy]\nmin_length = 100\n[triggers]"),
+         "fuzzy.min_length", "must be between 3 and 99, not 100"),
+        (base.replace("[triggers]", '[fuzzy]\nignore = ["x", 3]\n[triggers]'),
+         "fuzzy.ignore[1]", "expected a string, got int"),
+        (base + '\n[negation]\ncategories = ["legal_threat"]\ncues = ["not"]\nwindow = 13\n',
+         "negation.window", "must be between 0 and 12, not 13"),
+        (base + '\n[negation]\nwindows = 3\n', "negation.windows", "unknown setting 'windows'"),
+        (base.replace('{ id = "sue", pattern = "sue|suing" },', '"sue",'),
+         "triggers.legal_threat[0]", 'expected { id = "...", pattern = "..." }'),
+        (base.replace('"sue|suing"', "[]"), "triggers.legal_threat[0]", "empty pattern list"),
+        (base.replace('"sue|suing"', '["sue", 3]'), "triggers.legal_threat[0].pattern[1]",
+         "a pattern must be a string, not int"),
+        (base.replace('pattern = "sue|suing"', 'pattern = "sue", colour = 1'),
+         "triggers.legal_threat[0].colour", "expected one of: id, note, pattern"),
+        (base + 'when = "abuse"\nextra = 1\n', "prompts[0].extra", "unknown setting 'extra'"),
+        (base.replace('id = "boundary.abuse"', 'id = "Boundary"'), "prompts[0] (Boundary).id",
+         "may only use lowercase"),
+    ]
+    for text, place, problem in cases:
+        expect_error(write(tmp_path, text), f": {place}: ", problem)
+
+
+def test_a_single_cue_may_be_written_without_a_list(tmp_path):
+    text = MINIMAL.format(lang="en") + 'when = "abuse"\n'
+    assert load_playbook_file(write(tmp_path, text)).prompt("boundary.abuse").when == ("abuse",)
+
+
+# --- once per process ---------------------------------------------------------------------------
+
+
+def test_a_playbook_is_loaded_once_until_its_file_changes(tmp_path):
+    import os
+
+    path = write(tmp_path, MINIMAL.format(lang="en"))
+    first = load_playbook("en", tmp_path)
+    assert load_playbook("en", tmp_path) is first
+    assert load_playbook("en") is load_playbook("en")          # the bundled one too
+    path.write_text(MINIMAL.format(lang="en").replace("sue|suing", "sue|suing|sued"),
+                    encoding="utf-8")
+    os.utime(path, ns=(1, 1))                                  # a different stamp, whatever the clock
+    second = load_playbook("en", tmp_path)
+    assert second is not first and second.patterns[0].phrase.source == "sue|suing|sued"
+    path.write_text("language = \"en\"\n", encoding="utf-8")
+    with pytest.raises(CalmlineError, match="missing"):
+        load_playbook("en", tmp_path)                         # a broken edit is still reported

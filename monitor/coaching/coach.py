@@ -17,6 +17,12 @@ It is a sink on the event bus (and a pipeline stage, for the end of the call):
   record if the call reached ``escalated``, and a recovery nudge for the operator.
 
 Everything is decided on audio time, so a replay gives the same prompts.
+
+The playbook of the call's language is loaded (and checked) when the coach is
+made, so a broken one fails before the call starts; its trigger patterns are
+compiled when the first words in a language arrive (a call without
+transcription compiles none), once per process (:func:`~monitor.coaching.triggers.matcher_for`).
+Events are dispatched on their class (:mod:`monitor.events`).
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from monitor.coaching.escalation import EscalationParams, EscalationState
 from monitor.coaching.playbook import Playbook, Prompt, load_playbook
 from monitor.coaching.prompt_policy import PolicyParams, PromptPolicy
-from monitor.coaching.triggers import TriggerMatcher
+from monitor.coaching.triggers import matcher_for
 from monitor.event_bus import EventBus
-from monitor.events import Event
+from monitor.events import (Event, Level, Monologue, Overlap, PromptAck, RaisedVoice,
+                            RaisedVoiceEnd, Silence, Utterance, UtterancePartial)
 from monitor.vocabulary import (ACK_ACTIONS, CUSTOMER_CATEGORIES, HEATED, LANGUAGES,
                                 OPERATOR_HARMFUL, OPERATOR_HELPFUL, PROMPT_PRIORITY)
 
@@ -74,7 +81,6 @@ class Coach:
         self.p = params
         self.language = params.language if params.language in LANGUAGES else "en"
         self._playbooks: dict[str, Playbook] = {}
-        self._matchers: dict[str, TriggerMatcher] = {}
         self.playbook(self.language)          # a broken playbook fails before the call starts
         self.state = EscalationState(params.escalation)
         self.policy = PromptPolicy(params.policy)
@@ -87,70 +93,62 @@ class Coach:
         self._raised_open: float | None = None
         self._escalated_since: float | None = None
         self._breathed_at: float | None = None
-        self._last_t = 0.0
         self._operator_overlaps = 0
         self.nudges: list[dict[str, Any]] = []
         self.ended = False
 
     # --- bus sink --------------------------------------------------------------
     def __call__(self, e: Event) -> None:
-        kind = e.type
-        t = e.get("t_detected", e.t)
-        if kind in ("utterance", "utterance_partial"):
-            t = e["t_end"]
-        if t > self._last_t:
-            self._last_t = t
-        if kind in ("utterance", "utterance_partial"):
-            self._on_words(e)
-        elif kind == "raised_voice":
-            if e.speaker in ("customer", "call"):
+        match e:
+            case Utterance() | UtterancePartial():
+                self._on_words(e)
+            case RaisedVoice(speaker="customer" | "call"):
                 self._raised_open = e.t
-                self._cue(_Cue("customer_raised_voice", e.speaker, t, db=e["db_over_baseline"]))
-            else:
-                self._cue(_Cue("operator_raised_voice", e.speaker, t, db=e["db_over_baseline"]))
-        elif kind == "raised_voice_end" and e.speaker in ("customer", "call"):
-            self._raised.append((e.t, e["t_end"]))
-            self._raised_open = None
-        elif kind == "overlap" and e.speaker == "operator":
-            self._operator_overlaps += 1
-            self._cue(_Cue("overlap", "operator", t))
-        elif kind == "silence":
-            self._cue(_Cue("silence", None, t))
-        elif kind == "monologue" and e.speaker == "customer":
-            self._cue(_Cue("monologue", "customer", t))
-        elif kind == "prompt_ack":
-            pid = e["prompt_id"]
-            if pid in self._kind_of and e["action"] in ACK_ACTIONS:
-                self.policy.ack(pid, self._kind_of[pid], e["action"])
-        elif kind == "level":
-            self._tick(t)
+                self._cue(_Cue("customer_raised_voice", e.speaker, e.t_detected,
+                               db=e.db_over_baseline))
+            case RaisedVoice():
+                self._cue(_Cue("operator_raised_voice", e.speaker, e.t_detected,
+                               db=e.db_over_baseline))
+            case RaisedVoiceEnd(speaker="customer" | "call"):
+                self._raised.append((e.t, e.t_end))
+                self._raised_open = None
+            case Overlap(speaker="operator"):
+                self._operator_overlaps += 1
+                self._cue(_Cue("overlap", "operator", e.t_detected))
+            case Silence():
+                self._cue(_Cue("silence", None, e.t_detected))
+            case Monologue(speaker="customer"):
+                self._cue(_Cue("monologue", "customer", e.t_detected))
+            case PromptAck(prompt_id=pid, action=action):
+                if pid in self._kind_of and action in ACK_ACTIONS:
+                    self.policy.ack(pid, self._kind_of[pid], action)
+            case Level():
+                self._tick(e.t)
 
     # --- words -------------------------------------------------------------------
     def playbook(self, language: str) -> Playbook:
         """The playbook of a language, loaded (and validated) on first use."""
         if language not in self._playbooks:
-            pb = load_playbook(language, self.p.playbook_dir)
-            self._matchers[language] = TriggerMatcher(pb)
-            self._playbooks[language] = pb
+            self._playbooks[language] = load_playbook(language, self.p.playbook_dir)
         return self._playbooks[language]
 
-    def _on_words(self, e: Event) -> None:
-        lang = e["language"] if e["language"] in LANGUAGES else self.language
-        if e.speaker in ("customer", "call") and e["language"] in LANGUAGES:
-            self.language = e["language"]
-        self.playbook(lang)
-        for m in self._matchers[lang].match(e["text"], e.speaker or "call"):
+    def _on_words(self, e: Utterance | UtterancePartial) -> None:
+        lang = e.language if e.language in LANGUAGES else self.language
+        if e.speaker in ("customer", "call") and e.language in LANGUAGES:
+            self.language = e.language
+        # the trigger patterns are compiled here, for the first words in a language
+        matcher = matcher_for(self.playbook(lang))
+        for m in matcher.match(e.text, e.speaker or "call"):
             key = (e.speaker or "", e.t, m.id)
             if key in self._fired:
                 continue
             self._fired.add(key)
-            t = e["t_end"]
             self.bus.emit("trigger", e.t, e.speaker, category=m.category, id=m.id, text=m.text,
-                          span=list(m.span), partial=e.type == "utterance_partial",
-                          t_detected=t, language=lang)
+                          span=list(m.span), partial=isinstance(e, UtterancePartial),
+                          t_detected=e.t_end, language=lang)
             self.triggers.append({"t": e.t, "speaker": e.speaker, "category": m.category,
                                   "id": m.id, "text": m.text})
-            self._cue(_Cue(m.category, e.speaker, t, quote=m.text), trigger_id=m.id)
+            self._cue(_Cue(m.category, e.speaker, e.t_end, quote=m.text), trigger_id=m.id)
 
     # --- cues -> state and prompts ------------------------------------------------
     def _cue(self, cue: _Cue, trigger_id: str = "") -> None:

@@ -1,10 +1,12 @@
 """Phrase triggers: find playbook phrases in one speaker's transcript text.
 
-    matcher = TriggerMatcher(load_playbook("ru"))
+    matcher = matcher_for(load_playbook("ru"))
     matcher.match("Я подам на вас в суд!", "customer")
     -> [Match(category="legal_threat", id="legal_threat.court", span=(17, 20), text="суд")]
 
-How a line is matched (all of it compiled once, in the constructor):
+How a line is matched (all of it compiled once, in the constructor; get a
+language's matcher with :func:`matcher_for`, which builds it on first use and
+keeps it for the process):
 
 1. the text is folded (:func:`monitor.coaching.textnorm.fold`): case, punctuation and
    diacritics go, and every folded character remembers where it came from;
@@ -27,14 +29,16 @@ Matches come sorted by span start (then end, category, id).
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Iterable
 
-from monitor.coaching.playbook import Phrase, Playbook
+from monitor.coaching.patterns import Phrase
+from monitor.coaching.playbook import Playbook
 from monitor.coaching.textnorm import FoldedText, fold
 from monitor.vocabulary import CATEGORIES, SPEAKERS
 
-__all__ = ["Match", "TriggerMatcher", "within_one_edit"]
+__all__ = ["Match", "TriggerMatcher", "matcher_for", "within_one_edit"]
 
 _CACHE_LIMIT = 50_000
 
@@ -358,3 +362,24 @@ class TriggerMatcher:
 
     def match_many(self, lines: Iterable[str], speaker: str) -> list[list[Match]]:
         return [self.match(t, speaker) for t in lines]
+
+
+_matchers: dict[int, tuple[Playbook, TriggerMatcher]] = {}
+_matchers_lock = threading.Lock()
+_MATCHERS_LIMIT = 64
+
+
+def matcher_for(playbook: Playbook) -> TriggerMatcher:
+    """The compiled matcher of ``playbook``: built the first time it is asked for,
+    then shared by every call of the process (playbooks are immutable, and
+    :func:`~monitor.coaching.playbook.load_playbook` hands out the same one while
+    its file is unchanged)."""
+    with _matchers_lock:
+        hit = _matchers.get(id(playbook))
+        if hit is not None and hit[0] is playbook:
+            return hit[1]
+        matcher = TriggerMatcher(playbook)
+        if len(_matchers) >= _MATCHERS_LIMIT:   # playbooks edited again and again: start over
+            _matchers.clear()
+        _matchers[id(playbook)] = (playbook, matcher)
+        return matcher
