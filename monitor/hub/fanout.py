@@ -159,6 +159,9 @@ class Fanout:
                     good.append(change)
                 except ValueError:
                     self.stats.unserialisable += 1
+                    log.warning("call %s left out of a dashboard update: its stored state has a "
+                                "non-finite number (%d so far)", change["call"].get("id"),
+                                self.stats.unserialisable)
             return dumps({"kind": "update", "changes": good})
 
     # --- dashboard side ------------------------------------------------------------
