@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Mapping, Union, get_args, get_origin
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr,
-                      ValidationError, ValidationInfo, field_validator, model_validator)
+                      ValidationError, ValidationInfo, model_validator)
 from pydantic_core import PydanticCustomError
 
 from monitor.coaching.patterns import DEFAULT_FUZZY_MIN
@@ -34,6 +34,7 @@ BODY_MAX_WORDS = 25
 
 _PROMPT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.]*$")
 _GROUP_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_TRIGGER_ID = 'id (a short name such as "sue")'
 #: error types whose place does not carry a prompt's id: the id may be what is wrong
 _UNLABELLED = ("missing", "blank", "extra_forbidden")
 
@@ -166,8 +167,7 @@ class ExceptionsTable(_Table):
 class TriggerEntry(_Table):
     expect: ClassVar[str] = '{ id = "...", pattern = "..." }'
     quiet_fields: ClassVar[tuple[str, ...]] = ("id", "pattern")
-    id: Annotated[str, _text('id (a short name such as "sue")')] = Field(
-        description='id (a short name such as "sue")')
+    id: Annotated[str, _text(_TRIGGER_ID)] = Field(description=_TRIGGER_ID)
     pattern: Annotated[Union[str, tuple[Any, ...]], BeforeValidator(_pattern_sources)]
     note: Any = None
 
@@ -180,12 +180,7 @@ class Prompt(_Table):
     kind: PromptKind
     title: Annotated[str, _text("title"), _words_at_most("title", TITLE_MAX_WORDS, True)]
     body: Annotated[str, _text("body"), _words_at_most("body", BODY_MAX_WORDS, False)]
-    when: tuple[Cue, ...] = ()
-
-    @field_validator("when", mode="before")
-    @classmethod
-    def _when(cls, value: Any) -> Any:
-        return _strings(value)
+    when: Annotated[tuple[Cue, ...], BeforeValidator(_strings)] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "title": self.title, "body": self.body,
@@ -266,11 +261,15 @@ def _walk(error: Mapping[str, Any], raw: Any) -> tuple[str, Any, Any]:
     return place, parent, key
 
 
-def _bounds(model: Any, name: Any) -> tuple[Any, Any]:
+def _range(model: Any, name: Any, value: Any) -> str:
+    """The field's declared range, in words."""
     field = _unwrap(model).model_fields[name]
-    lo = next(m.ge for m in field.metadata if hasattr(m, "ge"))
-    hi = next(m.le for m in field.metadata if hasattr(m, "le"))
-    return lo, hi
+    lo = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)
+    hi = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
+    if lo is not None and hi is not None:
+        return f"must be between {lo} and {hi}, not {value}"
+    return f"must be at least {lo}, not {value}" if lo is not None else \
+        f"must be at most {hi}, not {value}"
 
 
 def _message(error: Mapping[str, Any], parent: Any, key: Any) -> str:
@@ -286,8 +285,7 @@ def _message(error: Mapping[str, Any], parent: Any, key: Any) -> str:
     if kind == "int_type":
         return f"expected a whole number, got {value!r}"
     if kind in ("greater_than_equal", "less_than_equal"):
-        lo, hi = _bounds(parent, key)
-        return f"must be between {lo} and {hi}, not {value}"
+        return _range(parent, key, value)
     if kind == "string_type":
         return f"expected a string, got {type(value).__name__}"
     return error["msg"]          # pragma: no cover - every shape above has its own words
