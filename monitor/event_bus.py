@@ -11,6 +11,7 @@ one gap-free sequence; one thread at a time delivers.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -25,8 +26,12 @@ Sink = Callable[[Event], None]
 
 
 def default_call_id(prefix: str) -> str:
-    """A call id unique across a contact center: prefix, date and time, host, random."""
-    host = "".join(c for c in socket.gethostname().split(".")[0] if c.isalnum() or c == "-")[:20]
+    """A call id unique across a contact center: prefix, date and time, host, random.
+
+    Only ASCII letters, digits, '.', '_' and '-' (what a hub takes), at most 104
+    characters: a file name with spaces or accents makes a valid call id."""
+    prefix = re.sub(r"[^A-Za-z0-9._-]", "_", prefix)[:60] or "call"
+    host = re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname().split(".")[0])[:20]
     return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{host or 'pc'}-{uuid.uuid4().hex[:6]}"
 
 

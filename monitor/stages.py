@@ -57,4 +57,7 @@ def build_stages(cfg: Config, bus: EventBus, speakers: tuple[str, ...], *, trans
         out.publisher = publisher
         say(f"publishing to {publisher.url}" + ("" if cfg.hub.share_operator_cues
                                                 else " (your own voice cues stay on your screen)"))
+        if not publisher.connected:
+            say(f"the hub is not reachable now ({publisher.last_error or 'no answer'}); "
+                "the call is kept in a spool on disk and sent when it is back")
     return out

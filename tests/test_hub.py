@@ -293,7 +293,7 @@ def test_summary_and_state_sent_to_the_hub_keep_operator_cues_private():
                            "by_kind": {"breathe": 1, "plan": 1}, "after_call": ["breathe.after_call"]},
                "incident": {"what_was_done": ["5.0s prompt breathe.hold", "9.0s prompt plan.legal"]}})
     state, summary = out
-    assert state["reason"] == "operator cue (private)"
+    assert state is None              # a state change the operator's voice made is not sent at all
     assert "raised_voice_s" not in summary["speakers"]["operator"]
     assert summary["speakers"]["customer"]["raised_voice_s"] == 3.0
     text = json.dumps(summary)

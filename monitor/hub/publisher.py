@@ -7,12 +7,36 @@ of acked lines is kept beside the spool.  When the hub is unreachable the call
 carries on and the spool grows; the sender reconnects with back-off and resends
 from the first unacked line.  The hub ignores a (call, seq) it already has, so
 a line resent after a lost ack is not stored twice: no loss, no duplicates.
-Spools left by earlier runs (the hub was down when a call ended) are resent
-first; a fully acked spool is deleted.
+Spools left by earlier runs of the same identity (hub and token; see
+:mod:`monitor.hub.spool`) are resent first; a fully acked spool is deleted.
 
-Privacy: the operator's own acoustic cues (their level readings, their raised
-voice) and private prompts (hold-and-breathe) are not published unless
-``share_operator_cues`` is set.
+The token is checked when publishing starts: a token the hub refuses (HTTP 401
+or 403, or a 4401/4403 close) is an error, not "hub down".  If the hub refuses
+it later (revoked during the call) the sender stops, the events stay spooled
+and :attr:`HubPublisher.error` says so.
+
+The hub's replies, one per line sent, in order: ``{"kind": "ack"}`` or
+``{"kind": "clip_ack"}`` (stored, or a resend it already had); a line it will
+not store gets the same reply with ``"refused"`` (a sentence) and ``"reason"``
+(a code; see :mod:`monitor.hub.ingest`):
+
+- ``call_ended`` (the call id was used by a recording that already ended),
+  ``seq_conflict`` (another recording under this call id) or ``not_owner``
+  (another operator's call): this call can never be delivered.  Its spool is
+  set aside (``<call>.jsonl.refused``, never resent) and :attr:`error` says so;
+- ``rate_limited``: not stored; sending pauses for ``retry_after_s`` and the
+  line is sent again (the connection stays open; lines the hub stored meanwhile
+  are not resent).  A ``call_end`` line goes out only once every line before it
+  is stored, since the hub closes the call on it;
+- any other reason (a damaged line, a line too big): that line is counted as
+  refused and not resent, so it cannot block the lines after it.
+
+A call id is used once: publishing a call id that this identity already
+finished, or that still has a spool from an earlier run, is refused up front.
+
+Privacy: :class:`~monitor.hub.privacy.PrivacyFilter` decides what leaves the PC
+(the operator's own voice cues and hold-and-breathe prompts stay unless
+``share_operator_cues`` is set).
 
 While a supervisor listens, the hub says so: the publisher emits a
 ``listening`` event on the call's bus (the operator's screen shows it) and
@@ -24,9 +48,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import fcntl
 import json
-import os
+import math
 import threading
 import time
 from collections import deque
@@ -37,54 +60,24 @@ from urllib.parse import urlparse, urlunparse
 from monitor.errors import CalmlineError
 from monitor.events import Event
 from monitor.hub.tls import client_options
+from monitor.hub.privacy import OPERATOR_CUES, PRIVATE_REASONS, PrivacyFilter, is_private  # noqa: F401
+from monitor.hub.spool import (Finished, Spool, SpoolBusy, check_call_id, default_spool_dir,  # noqa: F401
+                               identity_folder, private_folder)
 
-OPERATOR_CUES = ("level", "raised_voice", "raised_voice_end", "speech_start", "speech_end")
-
-
-def is_private(event: Event) -> bool:
-    """Operator-side cues and private prompts stay on the operator's screen."""
-    if event.type == "prompt" and (event.get("private") or event.get("kind") == "breathe"):
-        return True
-    return event.speaker == "operator" and event.type in OPERATOR_CUES
-
-
-PRIVATE_REASONS = ("operator_raised_voice",)
-
-
-def redact(event: Event) -> dict[str, Any]:
-    """The event as the hub may see it when operator cues are not shared: the
-    operator's raised voice and hold-and-breathe prompts are taken out of the
-    summary, the escalation reasons and the incident record too."""
-    d = event.to_dict()
-    if d.get("reason") in PRIVATE_REASONS:
-        d["reason"] = "operator cue (private)"
-    if d["type"] != "summary":
-        return d
-    operator = (d.get("speakers") or {}).get("operator")
-    if isinstance(operator, dict):
-        for key in ("raised_voice_count", "raised_voice_s"):
-            operator.pop(key, None)
-    coach = d.get("coach")
-    if isinstance(coach, dict):
-        for entry in coach.get("escalation_timeline", []):
-            if entry.get("reason") in PRIVATE_REASONS:
-                entry["reason"] = "operator cue (private)"
-        prompts = coach.get("prompts") or {}
-        prompts["log"] = [p for p in prompts.get("log", []) if p.get("kind") != "breathe"]
-        prompts.get("by_kind", {}).pop("breathe", None)
-        prompts.get("override_rate", {}).pop("breathe", None)
-        prompts["after_call"] = [p for p in prompts.get("after_call", []) if not p.startswith("breathe.")]
-        prompts["shown"] = len(prompts["log"])
-        incident = coach.get("incident")
-        if isinstance(incident, dict):
-            incident["what_was_done"] = [x for x in incident.get("what_was_done", [])
-                                         if "prompt breathe." not in x]
-    return d
+#: refusals that mean the whole call can never be delivered
+CALL_REFUSALS = ("call_ended", "seq_conflict", "not_owner")
+#: refusals that mean "not now": resent after a pause
+RETRY_REFUSALS = ("rate_limited",)
+AUTH_STATUS = (401, 403)
+WINDOW = 256                    # lines in flight (sent, reply not yet in)
+AUTH_CLOSE = (4401, 4403)
 
 
-def default_spool_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "calmline" / "spool"
+def redact(event: Event) -> dict[str, Any] | None:
+    """One event as the hub may see it with operator cues not shared, judged on
+    its own (``None``: not sent).  A call needs one :class:`PrivacyFilter`, which
+    also remembers private prompts, their acks and the public escalation level."""
+    return PrivacyFilter(False)(event)
 
 
 def ws_url(url: str) -> str:
@@ -95,107 +88,123 @@ def ws_url(url: str) -> str:
     return urlunparse((scheme, parts.netloc, parts.path.rstrip("/") + "/ws/publish", "", "", ""))
 
 
-class SpoolBusy(Exception):
-    """Another calmline process has this spool open."""
+def _finite(value: Any) -> tuple[Any, int]:
+    """``value`` with every NaN or infinity replaced by ``None`` (the hub takes
+    finite numbers only), and how many were replaced."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, 1
+    if isinstance(value, dict):
+        pairs = [(k, _finite(v)) for k, v in value.items()]
+        return {k: v for k, (v, _) in pairs}, sum(n for _, (_, n) in pairs)
+    if isinstance(value, list):
+        pairs = [_finite(v) for v in value]
+        return [v for v, _ in pairs], sum(n for _, n in pairs)
+    return value, 0
 
 
-class Spool:
-    """One call's outbox: append-only JSON lines plus the count the hub acked.
+def _auth_refusal(exc: BaseException) -> str:
+    """'HTTP 401' etc. if ``exc`` is the hub refusing the token, else ''."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if status in AUTH_STATUS:
+        return f"HTTP {status}"
+    rcvd = getattr(exc, "rcvd", None)
+    if rcvd is not None and getattr(rcvd, "code", None) in AUTH_CLOSE:
+        return f"close code {rcvd.code}"
+    return ""
 
-    The file is locked (``flock``) while open, so two calmline processes sharing
-    a spool folder never adopt, resend or delete each other's spool.
-    """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh = open(path, "a", encoding="utf-8")
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._fh.close()
-            raise SpoolBusy(str(path)) from None
-        self.acked_path = path.with_suffix(".acked")
-        self.lines: list[str] = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-        self.acked = int(self.acked_path.read_text() or 0) if self.acked_path.exists() else 0
-
-    def append(self, line: str) -> None:
-        self._fh.write(line + "\n")
-        self._fh.flush()
-        self.lines.append(line)
-
-    def ack(self, n: int = 1) -> None:
-        self.acked = min(len(self.lines), self.acked + n)
-
-    def save(self) -> None:
-        tmp = self.acked_path.with_suffix(".tmp")
-        tmp.write_text(str(self.acked))
-        os.replace(tmp, self.acked_path)
-
-    @property
-    def done(self) -> bool:
-        return self.acked >= len(self.lines)
-
-    def close(self, delete_if_done: bool) -> None:
-        self._fh.close()
-        if delete_if_done and self.done:
-            self.path.unlink(missing_ok=True)
-            self.acked_path.unlink(missing_ok=True)
-        else:
-            self.save()
+def _refusal(msg: dict[str, Any]) -> tuple[str, str]:
+    """(reason code, sentence) of a refusal reply; ('', '') for an ack."""
+    if msg.get("kind") == "refused" or msg.get("refused"):
+        sentence = str(msg.get("refused") or msg.get("detail") or "")
+        code = str(msg.get("reason") or "")
+        if not code and "another operator" in sentence:     # a hub from before reason codes
+            code = "not_owner"
+        return code or "refused", sentence or code
+    return "", ""
 
 
 class HubPublisher:
     def __init__(self, hub_url: str, token: str, call_id: str, *, spool_dir: Path | None = None,
                  share_operator_cues: bool = False, on_listening: Callable[[bool, str], None] | None = None,
-                 retry_max_s: float = 5.0) -> None:
+                 retry_max_s: float = 5.0, connect_wait_s: float = 5.0) -> None:
         if not token:
             raise CalmlineError("--hub needs --token (or CALMLINE_HUB_TOKEN)")
         self.url = ws_url(hub_url)
         self._tls = client_options(self.url)      # wss: also trust CALMLINE_HUB_CA, if set
         self.token = token
-        self.call_id = call_id
+        self.call_id = check_call_id(call_id)
         self.share = share_operator_cues
+        self.privacy = PrivacyFilter(share_operator_cues)
         self.on_listening = on_listening
         self.retry_max_s = retry_max_s
-        directory = spool_dir or default_spool_dir()
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CalmlineError(f"cannot create the spool folder {directory}: {exc.strerror}") from None
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in call_id)
+        self.folder = private_folder(identity_folder(spool_dir or default_spool_dir(), self.url, token))
+        self.finished = Finished(self.folder)
+        self.spool = self._own_spool()
         self.spools: list[Spool] = []
-        for path in sorted(directory.glob("*.jsonl")):
-            if path.stem != safe:
+        for path in sorted(self.folder.glob("*.jsonl")):
+            if path != self.spool.path:
                 try:
                     self.spools.append(Spool(path))      # left by an earlier run: resend it
                 except SpoolBusy:
                     pass                                 # another running calmline owns it
-        try:
-            self.spool = Spool(directory / f"{safe}.jsonl")
-        except SpoolBusy:
-            raise CalmlineError(f"call {call_id!r} is already being published by another "
-                                "calmline on this machine; give this one another --call-id") from None
         self.spools.append(self.spool)
         self.listening = False
         self.sent = self.acked = self.refused = self.reconnects = self.audio_dropped = 0
+        self.rate_limited = 0           # lines the hub asked to send again later (they were)
+        self._pause_until = 0.0
+        self.nonfinite = 0              # numbers sent as null because they were NaN or infinite
+        self.late = 0                   # events after close (not sent: the call's record is final)
         self.connected = False
         self.last_error = ""
+        self.error = ""                 # why this call cannot reach the hub ('' = it can)
+        self.set_aside: list[Path] = []
+        self._auth_refused = ""
+        self._first_try = threading.Event()
         self._audio: deque[bytes] = deque(maxlen=50)
         self._lock = threading.Lock()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closing = False
+        self._closing = self._closed = False
         self._thread = threading.Thread(target=self._run, name="hub-publisher", daemon=True)
         self._thread.start()
+        self._first_try.wait(connect_wait_s)
+        if self._auth_refused:
+            self.close(timeout=0)
+            raise CalmlineError(f"the hub at {self.url} refused the token ({self._auth_refused}): "
+                                "check --token / CALMLINE_HUB_TOKEN (it may have been revoked)")
+
+    def _own_spool(self) -> Spool:
+        """This call's spool: refused if the id was already used for a call from this identity."""
+        cid = self.call_id
+        if cid in self.finished:
+            raise CalmlineError(f"call id {cid!r} was already used for a call published from this PC; "
+                                "give a new --call-id (or leave it out for a unique one)")
+        try:
+            spool = Spool(self.folder / f"{cid}.jsonl")
+        except SpoolBusy:
+            raise CalmlineError(f"call {cid!r} is already being published by another "
+                                "calmline on this machine; give this one another --call-id") from None
+        if spool.lines:
+            spool.close(delete_if_done=False)
+            raise CalmlineError(f"call id {cid!r} already has a recording from an earlier run waiting "
+                                f"in {spool.path} (it is sent by the next run); give a new --call-id")
+        return spool
 
     # --- producer side (pipeline threads) ------------------------------------------
     def __call__(self, event: Event) -> None:
-        if self.share:
-            self._append({"kind": "event", "call_id": self.call_id, "event": event.to_dict()})
-        elif not is_private(event):
-            self._append({"kind": "event", "call_id": self.call_id, "event": redact(event)})
+        if self._closed:
+            self.late += 1
+            return
+        out = self.privacy(event)
+        if out is not None:
+            self._append({"kind": "event", "call_id": self.call_id, "event": out})
 
     def send_clip(self, t_start: float, t_end: float, reason: str, rate: int, pcm: bytes) -> None:
+        reason = self.privacy.clip_reason(reason)
+        if not reason or self._closed:
+            return
         self._append({"kind": "clip", "call_id": self.call_id, "t_start": round(t_start, 3),
                       "t_end": round(t_end, 3), "reason": reason, "sample_rate": rate,
                       "audio_b64": base64.b64encode(pcm).decode("ascii")})
@@ -208,8 +217,17 @@ class HubPublisher:
         self._poke()
 
     def _append(self, message: dict[str, Any]) -> None:
+        try:
+            line = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except ValueError:              # a NaN or an infinity: sent as null, counted
+            message, bad = _finite(message)
+            self.nonfinite += bad
+            line = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         with self._lock:
-            self.spool.append(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+            if self._closed:
+                self.late += 1
+                return
+            self.spool.append(line)
         self._poke()
 
     def _poke(self) -> None:
@@ -222,22 +240,46 @@ class HubPublisher:
 
     def close(self, timeout: float = 5.0) -> dict[str, Any]:
         """Wait (up to ``timeout``) for the hub to ack everything, then stop.
-        Whatever is not acked stays spooled for the next run."""
+        Whatever is not acked stays spooled for the next run; a call the hub
+        refused is set aside (see :attr:`error`)."""
+        if self._closed:
+            return self.stats()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not all(s.done for s in self.spools):
+        while (time.monotonic() < deadline and not self._auth_refused
+               and not all(s.done for s in self.spools)):
             time.sleep(0.05)
         self._closing = True
         self._poke()
         self._thread.join(timeout=2.0)
-        for spool in self.spools:
-            spool.close(delete_if_done=True)
+        with self._lock:
+            self._closed = True
+            for spool in self.spools:
+                if spool.ended or spool.refused:
+                    self.finished.add(spool.call_id)
+                kept = spool.close(delete_if_done=True)
+                if kept is not None:
+                    self.set_aside.append(kept)
+                    if spool is self.spool:
+                        self.error = (f"the hub refused call {self.call_id!r} ({spool.refused}); "
+                                      f"its events are kept in {kept}")
+        if self._auth_refused and not self.error:
+            self.error = (f"the hub at {self.url} refused the token during the call ({self._auth_refused}); "
+                          f"{self.spool.pending} events are kept in {self.spool.path} and sent by "
+                          "a later run with a valid token")
         return self.stats()
 
     def stats(self) -> dict[str, Any]:
-        pending = sum(len(s.lines) - s.acked for s in self.spools)
-        return {"hub": {"sent": self.sent, "acked": self.acked, "refused": self.refused, "pending": pending,
-                        "reconnects": self.reconnects, "audio_dropped": self.audio_dropped,
-                        "connected": self.connected}}
+        pending = sum(s.pending for s in self.spools)
+        out = {"sent": self.sent, "acked": self.acked, "refused": self.refused, "pending": pending,
+               "rate_limited": self.rate_limited,
+               "reconnects": self.reconnects, "audio_dropped": self.audio_dropped,
+               "connected": self.connected, "withheld_private": self.privacy.withheld}
+        for key in ("late", "nonfinite"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.error:
+            out["error"] = self.error
+        return {"hub": out}
 
     # --- the sender thread ------------------------------------------------------------
     def _run(self) -> None:
@@ -246,25 +288,32 @@ class HubPublisher:
         try:
             loop.run_until_complete(self._main())
         finally:
+            self._first_try.set()
             loop.close()
 
-    async def _main(self) -> None:
+    def _connect(self) -> Any:
         from websockets.asyncio.client import connect
 
+        return connect(self.url, **self._tls, additional_headers={"Authorization": f"Bearer {self.token}"},
+                       open_timeout=3, ping_interval=10, max_size=8 * 1024 * 1024)
+
+    async def _main(self) -> None:
         self._wake = asyncio.Event()
         delay = 0.2
         while not self._closing:
             try:
-                async with connect(self.url, **self._tls, additional_headers={"Authorization": f"Bearer {self.token}"},
-                                   open_timeout=3, ping_interval=10, max_size=8 * 1024 * 1024) as ws:
+                async with self._connect() as ws:
                     self.connected = True
+                    self._first_try.set()
                     delay = 0.2
                     await self._session(ws)
             except Exception as exc:  # refused, reset, auth failure, ...
                 self.last_error = str(exc)
+                self._auth_refused = _auth_refusal(exc)
             self.connected = False
-            if self._closing:
-                break
+            self._first_try.set()
+            if self._closing or self._auth_refused:
+                break                       # a refused token is not retried: the events stay spooled
             self.reconnects += 1
             try:
                 await asyncio.wait_for(self._sleep_until_closing(), timeout=delay)
@@ -276,26 +325,70 @@ class HubPublisher:
         while not self._closing:
             await asyncio.sleep(0.05)
 
+    def _on_reply(self, msg: dict[str, Any], spool: Spool, index: int, cursor: dict[int, int]) -> None:
+        """The hub's reply to line ``index`` of ``spool``: stored, refused, or 'not now'."""
+        code, sentence = _refusal(msg)
+        if not code:
+            spool.ack(index)
+            self.acked += 1
+        elif code in RETRY_REFUSALS:        # not stored: send it again after the pause, in order
+            wait = msg.get("retry_after_s")
+            wait = float(wait) if isinstance(wait, (int, float)) and not isinstance(wait, bool) else 1.0
+            self._pause_until = max(self._pause_until, time.monotonic() + min(self.retry_max_s, max(0.05, wait)))
+            cursor[id(spool)] = min(cursor.get(id(spool), index), index)
+            self.rate_limited += 1
+            return
+        elif code in CALL_REFUSALS:
+            if not spool.refused:
+                spool.refused = f"{code}: {sentence}" if sentence != code else code
+                self.refused += 1
+            self.last_error = spool.refused
+            return
+        else:
+            spool.ack(index)                # the hub will never take this line: don't resend
+            self.refused += 1
+            self.last_error = f"{code}: {sentence}"
+        if (self.acked + self.refused) % 50 == 0:
+            spool.save()
+
+    async def _send_from(self, ws: Any, spool: Spool, cursor: dict[int, int],
+                         in_flight: deque[tuple[Spool, int]], flying: set[tuple[int, int]]) -> bool:
+        """Send ``spool``'s unsettled lines from its cursor, in order; True if any went."""
+        i, sent = cursor.setdefault(id(spool), spool.acked), False
+        while not spool.refused and i < len(spool.lines) and len(in_flight) < WINDOW:
+            if spool.is_acked(i) or (id(spool), i) in flying:
+                i += 1
+                continue
+            if spool.is_end(i) and spool.acked < i:
+                break       # call_end only once all before it is stored: the hub closes the call on it
+            await ws.send(spool.lines[i])
+            in_flight.append((spool, i))
+            flying.add((id(spool), i))
+            self.sent += 1
+            sent = True
+            i += 1
+        cursor[id(spool)] = i
+        return sent
+
     async def _session(self, ws: Any) -> None:
-        in_flight: deque[Spool] = deque()
+        in_flight: deque[tuple[Spool, int]] = deque()      # replies come in this order
+        flying: set[tuple[int, int]] = set()
         cursor = {id(s): s.acked for s in self.spools}      # next line to send per spool
+        self._pause_until = 0.0
 
         async def receive() -> None:
             async for raw in ws:
                 if isinstance(raw, bytes):
                     continue
                 msg = json.loads(raw)
+                if not isinstance(msg, dict):
+                    continue
                 kind = msg.get("kind")
-                if kind in ("ack", "clip_ack") and in_flight:
-                    spool = in_flight.popleft()
-                    spool.ack()
-                    if msg.get("refused"):
-                        self.refused += 1          # the hub will never take it: don't resend
-                        self.last_error = str(msg["refused"])
-                    else:
-                        self.acked += 1
-                    if spool.acked % 50 == 0:
-                        spool.save()
+                if kind in ("ack", "clip_ack", "refused") and in_flight:
+                    spool, index = in_flight.popleft()
+                    flying.discard((id(spool), index))
+                    self._on_reply(msg, spool, index, cursor)
+                    self._wake.set()
                 elif kind == "listen" and msg.get("call_id") in (None, self.call_id):
                     self.listening = bool(msg.get("on"))
                     if self.on_listening is not None:
@@ -306,22 +399,17 @@ class HubPublisher:
             while not receiver.done():
                 self._wake.clear()
                 progressed = False
-                for spool in list(self.spools):
-                    start = cursor.setdefault(id(spool), spool.acked)
-                    while start < len(spool.lines) and len(in_flight) < 256:
-                        await ws.send(spool.lines[start])
-                        in_flight.append(spool)
-                        start += 1
-                        self.sent += 1
-                        progressed = True
-                    cursor[id(spool)] = start
+                paused = self._pause_until - time.monotonic()
+                if paused <= 0:
+                    for spool in list(self.spools):
+                        progressed = await self._send_from(ws, spool, cursor, in_flight, flying) or progressed
                 while self._audio:
                     await ws.send(self._audio.popleft())
                 if self._closing and all(s.done for s in self.spools):
                     break
                 if not progressed:
                     try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=0.25)
+                        await asyncio.wait_for(self._wake.wait(), timeout=min(0.25, max(0.01, paused)))
                     except asyncio.TimeoutError:
                         pass
         finally:
