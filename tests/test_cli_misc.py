@@ -5,7 +5,6 @@ per-test timeout so a hang fails fast."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket

@@ -9,7 +9,6 @@ import socket
 import stat
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
