@@ -10,30 +10,42 @@ operators publish and read only their own calls, supervisors read all.
 - ``WS /ws/dashboard``: supervisors get a ``calls`` snapshot, then the newest
   state of each call that changed, coalesced (:mod:`monitor.hub.fanout`);
 - ``WS /ws/listen/{call_id}``: a supervisor listens to a live call (audited);
-- ``GET /api/calls``, ``/api/calls/{id}``, ``/api/calls/{id}/report``,
-  ``/api/clips/{id}/audio`` (audited), ``/api/audit``, ``/api/me``.
+- ``GET /api/calls``, ``/api/calls/{id}`` (one page of events: ``after_seq``,
+  ``limit``), ``/api/calls/{id}/report``, ``/api/clips/{id}/audio`` (audited),
+  ``/api/audit``, ``/api/me``, ``/api/limits`` (publish limits and refusals).
+
+Only operators publish, and only into their own calls; every message is checked
+(:mod:`monitor.hub.validate`), rate-limited per user (:mod:`monitor.hub.limits`)
+and answered (:mod:`monitor.hub.ingest`).  JSON in and out is strict: no NaN or
+Infinity (:mod:`monitor.hub.wire`).  Revoking a token closes its open sockets
+within a second (:mod:`monitor.hub.sockets`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import io
-import json
+import math
 import sqlite3
 import time
 import wave
 from importlib import resources
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from monitor.hub.auth import User, authenticate
 from monitor.hub.fanout import Fanout
+from monitor.hub.ingest import PublishSession
+from monitor.hub.limits import Limiter
+from monitor.hub.reads import PAGE_DEFAULT, PAGE_MAX, call_detail, render_call_report
+from monitor.hub.sockets import Sockets
 from monitor.hub.store import Store
+from monitor.hub.validate import CALL_ID, INT64_MAX
+from monitor.hub.wire import send_json
 
 
 def _bearer(value: str | None) -> str | None:
@@ -61,6 +73,8 @@ class Hub:
         self.listeners: dict[str, set[WebSocket]] = {}      # call id -> listening supervisors
         # dashboards: newest state per changed call, one database read per flush
         self.fanout = Fanout(lambda ids: store.calls(all_calls=True, ids=ids))
+        self.limiter = Limiter()                            # publish rate and size limits, refusals
+        self.sockets = Sockets(store)                       # open sockets, closed when revoked
 
     def ingested(self, call_id: str) -> None:
         self.fanout.changed(call_id)
@@ -70,7 +84,7 @@ class Hub:
         on = bool(self.listeners.get(call_id))
         if socket_ is not None:
             with contextlib.suppress(Exception):
-                await socket_.send_json({"kind": "listen", "call_id": call_id, "on": on, "by": by})
+                await send_json(socket_, {"kind": "listen", "call_id": call_id, "on": on, "by": by})
 
 
 def create_hub_app(store: Store) -> FastAPI:
@@ -93,7 +107,7 @@ def create_hub_app(store: Store) -> FastAPI:
         return user
 
     def readable_call(call_id: str, user: User) -> dict[str, Any]:
-        call = store.call(call_id)
+        call = store.call(call_id) if CALL_ID.fullmatch(call_id) else None
         if call is None:
             raise HTTPException(404, "no such call")
         if user.role != "supervisor" and call["operator"] != user.name:
@@ -116,32 +130,27 @@ def create_hub_app(store: Store) -> FastAPI:
             if operator not in (None, user.name):
                 raise HTTPException(403, "operators can read only their own calls")
             operator = user.name
+        if since is not None and not math.isfinite(since):
+            raise HTTPException(422, "since must be a finite number (epoch seconds)")
         return {"calls": store.calls(operator=operator, state=state, since=since, flagged=flagged,
                                      all_calls=all or since is not None or operator is not None)}
 
     @app.get("/api/calls/{call_id}")
-    def call(call_id: str, user: User = Depends(user_from)) -> dict[str, Any]:
-        # plain def: reading and parsing a long call's events runs in the threadpool
-        row = readable_call(call_id, user)
-        events = store.events(call_id)
-        summary = next((e for e in reversed(events) if e["type"] == "summary"), None)
-        return {"call": {k: row[k] for k in ("id", "operator", "state", "peak_state", "duration",
-                                             "started_at", "ended_at")}
-                | {"flags": json.loads(row["flags"]), "flagged": bool(row["flagged"])},
-                "summary": summary, "incident": store.incident(call_id),
-                "clips": store.clips(call_id), "events": events}
+    def call(call_id: str, user: User = Depends(user_from),
+             after_seq: int = Query(-1, ge=-1, le=INT64_MAX),
+             limit: int = Query(PAGE_DEFAULT, ge=1, le=PAGE_MAX)) -> dict[str, Any]:
+        # plain def: reading and parsing a page of events runs in the threadpool
+        return call_detail(store, readable_call(call_id, user), after_seq, limit)
 
     @app.get("/api/calls/{call_id}/report", response_class=HTMLResponse)
     def report(call_id: str, user: User = Depends(user_from)) -> HTMLResponse:
         # plain def: rendering is CPU work, so it runs in the threadpool
         readable_call(call_id, user)
-        from monitor.report.html import render_report
-
-        return HTMLResponse(render_report(store.events(call_id)), headers={
+        return HTMLResponse(render_call_report(store, call_id), headers={
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
     @app.get("/api/clips/{clip_id}/audio")
-    async def clip_audio(clip_id: int, user: User = Depends(supervisor)) -> Response:
+    async def clip_audio(clip_id: int = Path(ge=1, le=INT64_MAX), user: User = Depends(supervisor)) -> Response:
         row = store.clip_audio(clip_id)
         if row is None:
             raise HTTPException(404, "no such clip")
@@ -153,6 +162,10 @@ def create_hub_app(store: Store) -> FastAPI:
     async def audit(user: User = Depends(supervisor), limit: int = Query(500, ge=1, le=10000)) -> dict[str, Any]:
         return {"audit": store.audit_log(limit)}
 
+    @app.get("/api/limits")
+    async def limits(user: User = Depends(supervisor)) -> dict[str, Any]:
+        return hub.limiter.stats() | {"sockets_closed_on_revoke": hub.sockets.revoked_closed}
+
     async def accept(ws: WebSocket, role: str | None = None) -> User | None:
         token, subprotocol = _ws_token(ws)
         user = authenticate(store, token)
@@ -163,64 +176,40 @@ def create_hub_app(store: Store) -> FastAPI:
             await ws.close(code=4403, reason=f"{role}s only")
             return None
         await ws.accept(subprotocol=subprotocol)
+        hub.sockets.add(ws, token, user, ws.scope.get("path", ""))     # closed if the token is revoked
         return user
 
     @app.websocket("/ws/publish")
     async def publish(ws: WebSocket) -> None:
-        user = await accept(ws)
+        user = await accept(ws, "operator")                  # supervisors do not write calls
         if user is None:
             return
-        owned: set[str] = set()
+        if hub.sockets.count(user.name, "/ws/publish") > hub.limiter.limits.sockets_per_user:
+            hub.sockets.discard(ws)
+            hub.limiter.count("too_many_connections", user.name)
+            await ws.close(code=4429, reason="too many publish connections for this user")
+            return
+        session = PublishSession(hub, ws, user)
         try:
             while True:
-                # yield after each message: a backlog read without a pause would hold the
-                # loop (dashboards, timers) for seconds
-                await asyncio.sleep(0)
                 msg = await ws.receive()
                 if msg.get("type") == "websocket.disconnect":
                     break
                 if msg.get("bytes") is not None:
-                    await _relay_audio(hub, owned, msg["bytes"])
+                    await session.relay_audio(msg["bytes"])
                     continue
-                try:
-                    data = json.loads(msg.get("text") or "{}")
-                    call_id = str(data.get("call_id", "")) if isinstance(data, dict) else ""
-                except ValueError:
-                    data, call_id = {}, ""
-                if not call_id:
-                    # acked as refused, so a damaged spool line cannot block the ones after it
-                    await ws.send_json({"kind": "ack", "refused": "not a calmline message"})
-                    continue
-                if call_id not in owned:
-                    owner = store.ensure_call(call_id, user.name, time.time())
-                    if owner != user.name and user.role != "supervisor":
-                        await ws.send_json({"kind": "ack", "call_id": call_id,
-                                            "refused": "this call belongs to another operator"})
-                        continue
-                    owned.add(call_id)
-                    hub.publishers[call_id] = ws
-                    if hub.listeners.get(call_id):
-                        await hub.set_listening(call_id, "")
-                if data.get("kind") == "event":
-                    event = data["event"]
-                    store.add_event(call_id, event, time.time())
-                    hub.ingested(call_id)
-                    await ws.send_json({"kind": "ack", "call_id": call_id, "seq": event["seq"]})
-                elif data.get("kind") == "clip":
-                    store.add_clip(call_id, float(data["t_start"]), float(data["t_end"]),
-                                   str(data.get("reason", "")), int(data["sample_rate"]),
-                                   base64.b64decode(data["audio_b64"]), time.time())
-                    await ws.send_json({"kind": "clip_ack", "call_id": call_id, "t_start": data["t_start"]})
+                pause = await session.handle_text(msg.get("text") or "")
+                # a flooding publisher waits; every publisher yields after each message: a
+                # backlog read without a pause would hold the loop (dashboards, timers) for seconds
+                await asyncio.sleep(pause)
         except (WebSocketDisconnect, RuntimeError):
             pass
-        except (ValueError, KeyError, TypeError, sqlite3.Error) as exc:
+        except sqlite3.Error as exc:
             with contextlib.suppress(Exception):
-                await ws.close(code=4400 if not isinstance(exc, sqlite3.Error) else 1011,
-                               reason=f"{type(exc).__name__}: {exc}"[:120])
+                await ws.close(code=1011, reason=_close_reason(exc))
         finally:
-            for call_id in owned:
-                if hub.publishers.get(call_id) is ws:
-                    del hub.publishers[call_id]
+            session.close()
+            hub.sockets.discard(ws)
 
     @app.websocket("/ws/dashboard")
     async def dashboard(ws: WebSocket) -> None:
@@ -248,7 +237,8 @@ def create_hub_app(store: Store) -> FastAPI:
         user = await accept(ws, "supervisor")
         if user is None:
             return
-        if store.call(call_id) is None:
+        if not CALL_ID.fullmatch(call_id) or store.call(call_id) is None:
+            hub.sockets.discard(ws)
             await ws.close(code=4404, reason="no such call")
             return
         started = time.time()
@@ -266,17 +256,16 @@ def create_hub_app(store: Store) -> FastAPI:
             pass
         finally:
             hub.listeners.get(call_id, set()).discard(ws)
+            hub.sockets.discard(ws)
             await hub.set_listening(call_id, user.name)
             store.finish_audit(entry, round(time.time() - started, 2))
 
     return app
 
 
-async def _relay_audio(hub: Hub, owned: set[str], payload: bytes) -> None:
-    for call_id in owned:
-        for listener in list(hub.listeners.get(call_id, ())):
-            with contextlib.suppress(Exception):
-                await listener.send_bytes(payload)
+def _close_reason(exc: BaseException) -> str:
+    """A WebSocket close reason: at most 123 bytes of UTF-8."""
+    return f"{type(exc).__name__}: {exc}".encode("utf-8")[:120].decode("utf-8", "ignore")
 
 
 def _wav(pcm: bytes, rate: int) -> bytes:

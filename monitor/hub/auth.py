@@ -25,8 +25,11 @@ class User:
     role: str
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_hash = token_hash
 
 
 def add_user(store: Store, name: str, role: str) -> str:
@@ -60,3 +63,13 @@ def authenticate(store: Store, token: str | None) -> User | None:
     rows = store.query("SELECT name, role FROM users WHERE token_hash = ? AND revoked_at IS NULL",
                        (_hash(token),))
     return User(rows[0]["name"], rows[0]["role"]) if rows else None
+
+
+def valid_token_hashes(store: Store, hashes: set[str]) -> set[str]:
+    """Which of these token hashes still belong to an unrevoked user."""
+    if not hashes:
+        return set()
+    marks = ", ".join("?" * len(hashes))
+    return {r[0] for r in store.query(
+        f"SELECT token_hash FROM users WHERE revoked_at IS NULL AND token_hash IN ({marks})",
+        sorted(hashes))}

@@ -20,6 +20,8 @@ from typing import Any, Iterable
 
 from monitor.errors import CalmlineError
 from monitor.hub import dbfile
+from monitor.hub.validate import Refused
+from monitor.hub.wire import finite_or_none, load_stored
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -179,26 +181,58 @@ class Store:
             return self.db.execute("SELECT operator FROM calls WHERE id = ?", (call_id,)).fetchone()[0]
 
     def add_event(self, call_id: str, event: dict[str, Any], now: float) -> bool:
-        """Store one event; False if this (call, seq) was already stored."""
+        """Store one (validated) event; False if this very event was already stored.
+
+        :class:`~monitor.hub.validate.Refused` when the seq holds a different event
+        (``seq_conflict``) or the call has ended (``call_ended``): a call id reused
+        for a second recording is refused instead of merging two recordings."""
         seq = int(event["seq"])
         kind = str(event["type"])
         with self.lock:
             self.db.execute("BEGIN")
             try:
-                cur = self.db.execute(
-                    "INSERT INTO events (call_id, seq, type, t, speaker, body, received_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_id, seq) DO NOTHING",
-                    (call_id, seq, kind, float(event.get("t", 0.0)), event.get("speaker"),
-                     json.dumps(event, ensure_ascii=False), now))
-                if cur.rowcount == 0:
+                if self._is_resend(call_id, seq, event):
                     self.db.execute("COMMIT")
                     return False
+                self.db.execute(
+                    "INSERT INTO events (call_id, seq, type, t, speaker, body, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (call_id, seq, kind, float(event.get("t", 0.0)), event.get("speaker"),
+                     json.dumps(event, ensure_ascii=False, allow_nan=False), now))
                 self._index(call_id, event, now)
                 self.db.execute("COMMIT")
                 return True
             except Exception as exc:
                 dbfile.rollback(self.db)       # SQLite already rolled back on a full disk
                 raise dbfile.translate(exc, self.path)
+
+    def _is_resend(self, call_id: str, seq: int, event: dict[str, Any]) -> bool:
+        row = self.db.execute("SELECT body FROM events WHERE call_id = ? AND seq = ?", (call_id, seq)).fetchone()
+        if row is not None:
+            if load_stored(row[0]) == event:
+                return True
+            raise Refused("seq_conflict", f"call {call_id} already has a different event {seq}; "
+                          "a call id names one recording: give this one its own call id")
+        ended = self.db.execute("SELECT ended_at, summary IS NOT NULL FROM calls WHERE id = ?",
+                                (call_id,)).fetchone()
+        if ended is not None and ended[0] is not None and not self._follows_end(call_id, seq, event, ended[1]):
+            raise Refused("call_ended", f"call {call_id} has ended; a call id names one recording: "
+                          "give a new recording its own call id")
+        return False
+
+    def _follows_end(self, call_id: str, seq: int, e: dict[str, Any], has_summary: bool) -> bool:
+        """After ``call_end`` a recording still sends its summary, and acks and
+        listening notes on the after-call screen, all with later seqs."""
+        end = self.db.execute("SELECT MAX(seq) FROM events WHERE call_id = ? AND type = 'call_end'",
+                              (call_id,)).fetchone()[0]
+        if end is None or seq <= end:
+            return False
+        if e["type"] == "summary":
+            return not has_summary
+        if e["type"] == "prompt_ack":
+            return self.db.execute("SELECT 1 FROM prompts WHERE call_id = ? AND prompt_id = ?",
+                                   (call_id, e["prompt_id"])).fetchone() is not None
+        return e["type"] in ("listening", "stats")
 
     def _index(self, call_id: str, e: dict[str, Any], now: float) -> None:
         kind = e["type"]
@@ -280,7 +314,7 @@ class Store:
                 "peak_state": row["peak_state"], "flagged": bool(row["flagged"]),
                 "flags": json.loads(row["flags"]), "live": live,
                 "started_at": row["started_at"], "ended_at": row["ended_at"],
-                "duration": round(row["duration"], 1), "last_trigger": row["last_trigger"],
+                "duration": round(finite_or_none(row["duration"]) or 0.0, 1), "last_trigger": row["last_trigger"],
                 "last_trigger_at": row["last_trigger_at"], "last_event_at": row["last_event_at"],
             })
         out.sort(key=lambda c: (not c["live"], -LEVEL_RANK.get(c["state"], 0),
@@ -294,8 +328,18 @@ class Store:
         return dict(rows[0])
 
     def events(self, call_id: str) -> list[dict[str, Any]]:
-        return [json.loads(r["body"]) for r in
+        """Every event of the call (tests and tools; the hub's routes read pages)."""
+        return [load_stored(r["body"]) for r in
                 self.query("SELECT body FROM events WHERE call_id = ? ORDER BY seq", (call_id,))]
+
+    def event_rows(self, call_id: str, after_seq: int = -1, limit: int = 1000) -> list[sqlite3.Row]:
+        """One page of the call's events as stored: (seq, type, body), by seq."""
+        return self.query("SELECT seq, type, body FROM events WHERE call_id = ? AND seq > ? "
+                          "ORDER BY seq LIMIT ?", (call_id, after_seq, limit))
+
+    def count_events(self, call_id: str, kind: str) -> int:
+        return int(self.query("SELECT COUNT(*) FROM events WHERE call_id = ? AND type = ?",
+                              (call_id, kind))[0][0])
 
     def max_seq(self, call_id: str) -> int:
         row = self.query("SELECT MAX(seq) FROM events WHERE call_id = ?", (call_id,))[0]
