@@ -93,6 +93,10 @@ class PublishSession:
         else:
             clip = validate.clip(data)
             await self._own(call_id)
+            others = self.hub.store.query("SELECT COUNT(*) FROM clips WHERE call_id = ? AND t_start <> ?",
+                                          (call_id, clip.t_start))[0][0]       # a resend is not another
+            if others >= validate.MAX_CLIPS_PER_CALL:
+                raise Refused("too_many_clips", f"a call keeps at most {validate.MAX_CLIPS_PER_CALL} clips")
             self.hub.store.add_clip(call_id, clip.t_start, clip.t_end, clip.reason, clip.sample_rate,
                                     clip.audio, time.time())
 

@@ -1,13 +1,15 @@
 """Abuse limits on publishing, per user (one token each), and their counters.
 
 A live call publishes ~10-25 events a second (the customer's level meter is
-most of them) and a replay with ``--hub`` sends a whole recording's events as
-fast as the pipeline makes them; :data:`DEFAULT` leaves both far below the
-limit (the burst holds the events of a ~10-minute call at once) while one
-operator flooding thousands of events a second is held to a rate the hub
-absorbs without slowing anyone else down.  Over the limit an event is refused
-with ``reason: "rate_limited"`` and ``retry_after_s`` (the connection stays
-open, and the publisher may resend the line later) and counted per user and
+most of them), so :data:`DEFAULT` (200 a second) is eight times what a real
+operator sends; a replay with ``--hub`` sends a recording's events as fast as
+the pipeline makes them, and the burst takes a ~5-minute call's events at once
+(longer replays are paced: the publisher resends refused lines after the pause).
+One operator flooding thousands of events a second is held to a rate the hub
+absorbs without slowing anyone else down, and the database grows by at most
+that rate.  Over the limit an event is refused with ``reason: "rate_limited"``
+and ``retry_after_s`` (the connection stays open; the hub reads that
+connection's next message only after the pause) and counted per user and
 reason; the counters are served to supervisors at ``GET /api/limits``.
 """
 
@@ -21,8 +23,8 @@ from typing import Any, Callable
 
 @dataclass(frozen=True)
 class PublishLimits:
-    events_per_s: float = 500.0          # sustained, per user, events and clips together
-    burst: float = 5000.0                # what a user may send at once before the rate applies
+    events_per_s: float = 200.0          # sustained, per user, events and clips together
+    burst: float = 4000.0                # what a user may send at once before the rate applies
     sockets_per_user: int = 8            # open publish connections per user
     audio_bytes_per_s: float = 256 * 1024   # live audio per connection (16 kHz PCM is 32 kB/s)
     audio_burst_bytes: float = 1024 * 1024

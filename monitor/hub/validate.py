@@ -38,12 +38,13 @@ MAX_CALL_S = 7 * 86400.0               # audio positions: no call is longer than
 MIN_T = -60.0                          # a little pre-roll before zero is tolerated
 MAX_CLIP_S = 300.0
 MAX_CLIP_BYTES = 6 * 1024 * 1024       # decoded PCM of one clip (60 s at 16 kHz is 1.9 MB)
+MAX_CLIPS_PER_CALL = 100               # flags close together share a clip of up to 60 s
 SAMPLE_RATES = (8000, 48000)
 
 REASONS = (
     "bad_json", "non_finite", "not_calmline", "unknown_kind", "bad_call_id", "call_id_mismatch", "too_large",
     "bad_event", "bad_seq", "bad_clip", "bad_audio", "not_owner", "rate_limited",
-    "call_ended", "seq_conflict",
+    "call_ended", "seq_conflict", "too_many_clips",
 )
 
 
