@@ -426,6 +426,30 @@ def test_reading_a_huge_call_does_not_balloon_memory(connect, hub):
 
 # --- issue 9 item 7: revocation closes open sockets ------------------------------------------
 
+def test_the_socket_registry_forgets_sockets_whose_route_ended():
+    import asyncio
+    import gc
+
+    from monitor.hub.auth import User
+    from monitor.hub.sockets import Sockets
+
+    class Socket:                              # a route's socket, never marked disconnected
+        pass
+
+    async def scenario():
+        registry = Sockets(store=None, check_s=60.0)
+        ws = Socket()
+        registry.add(ws, "token", User("sue", "supervisor"), "/ws/dashboard")
+        assert registry.count("sue", "/ws/dashboard") == 1
+        del ws
+        gc.collect()
+        assert registry.count("sue", "/ws/dashboard") == 0
+        registry._task.cancel()
+
+    asyncio.run(scenario())
+
+
+
 def test_revoking_a_token_closes_its_open_sockets(hub):
     import contextlib
     import socket as socketlib

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import weakref
 from typing import Any
 
 from starlette.websockets import WebSocketState
@@ -26,7 +27,9 @@ class Sockets:
     def __init__(self, store: Store, check_s: float = CHECK_S) -> None:
         self.store = store
         self.check_s = check_s
-        self._open: dict[Any, tuple[str, User, str]] = {}     # socket -> (token hash, user, route)
+        # socket -> (token hash, user, route); weak, so a route that ended without
+        # saying so (a failed send) does not keep its socket here for ever
+        self._open: weakref.WeakKeyDictionary[Any, tuple[str, User, str]] = weakref.WeakKeyDictionary()
         self._task: asyncio.Task | None = None
         self.revoked_closed = 0
 
