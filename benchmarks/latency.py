@@ -109,7 +109,7 @@ def main() -> None:
     probe_before = probe(model, probe_clip, opts)
 
     # --- 1. the realtime replay, live transcription ---------------------------
-    source = FileSource(path, chunk_seconds=0.1)            # as cli_replay --realtime
+    source = FileSource(path, chunk_seconds=0.1)            # as `calmline replay --realtime`
     cmap = map_channels(source.info.channels, cfg.channel_mapping)
     bus = EventBus(path.stem)
     events: list = []

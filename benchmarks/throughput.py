@@ -74,7 +74,7 @@ def make_call(path: Path) -> float:
 def run_pipeline(path: Path, model, overrides: dict) -> tuple[float, dict]:
     cfg = load_config(None, overrides)
     t0 = time.perf_counter()
-    source = FileSource(path)                                   # as cli_replay, unpaced
+    source = FileSource(path)                                   # as `calmline replay`, unpaced
     cmap = map_channels(source.info.channels, cfg.channel_mapping)
     bus = EventBus(path.stem)
     stage = TranscriptionStage(bus, cmap.speakers,

@@ -25,7 +25,7 @@ from audio.frames import SAMPLE_RATE, Framer
 from audio.frontend import FrontEnd
 from monitor.config import Config
 from monitor.event_bus import EventBus
-from monitor.summary import SummaryBuilder
+from monitor.report.summary import SummaryBuilder
 
 
 PACE_SAMPLES = SAMPLE_RATE // 10       # realtime replays feed at most 100 ms at a time

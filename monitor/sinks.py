@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 from monitor.errors import CalmlineError
 from monitor.events import Event
 
 
-class JsonlSink:
-    """One JSON object per line, flushed per event so a crash or Ctrl-C never
-    loses what was already emitted."""
+FLUSH_EVERY_S = 1.0
 
-    def __init__(self, target: str | Path) -> None:
+
+class JsonlSink:
+    """One JSON object per line, written through a buffer: flushed at least once a
+    second (by the monotonic clock), at the end of the call (``call_end`` and
+    ``summary``) and on close, so Ctrl-C or an error loses nothing and a crash at
+    most the last second, while a replay does not pay one system call per event."""
+
+    def __init__(self, target: str | Path, clock: Callable[[], float] = time.monotonic) -> None:
         self.target = str(target)
+        self._clock = clock
         if self.target == "-":
             self._fh: IO[str] = sys.stdout
             self._own = False
@@ -30,6 +37,7 @@ class JsonlSink:
                 raise CalmlineError(f"--events {path}: cannot write ({exc.strerror})") from None
             self._own = True
         self.count = 0
+        self._flushed_at = clock()
         self.late = 0           # events that came after close (not written; counted)
         self._closed = False
         self._lock = threading.Lock()
@@ -41,11 +49,18 @@ class JsonlSink:
                 self.late += 1
                 return
             self._fh.write(line)
-            self._fh.flush()
             self.count += 1
+            now = self._clock()
+            if event.type in ("call_end", "summary") or now - self._flushed_at >= FLUSH_EVERY_S:
+                self._fh.flush()
+                self._flushed_at = now
 
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             if self._own:
                 self._fh.close()
+            else:
+                self._fh.flush()

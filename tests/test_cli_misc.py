@@ -96,7 +96,7 @@ def test_sigterm_ends_a_realtime_replay_with_call_end_and_summary(tmp_path):
 FAKE_LIVE = textwrap.dedent("""
     import sys, threading, time
     import numpy as np
-    import monitor.cli_live as cli_live
+    import audio.mic_source as mic_source
 
     class FakeMic:
         def __init__(self, mic=None, far_end=None):
@@ -112,7 +112,7 @@ FAKE_LIVE = textwrap.dedent("""
                 time.sleep(0.02)
                 yield (rng.standard_normal((2, 320)) * 0.01).astype(np.float32)
 
-    cli_live.MicSource = FakeMic
+    mic_source.MicSource = FakeMic   # the live command imports it when it runs
     from monitor.cli import main
     main(sys.argv[1:])
 """)
@@ -145,7 +145,7 @@ def test_an_ack_on_the_screen_after_the_call_is_recorded_not_a_500(tmp_path, mon
     """``replay --ui --events``: the events file stays open while the screen is up, so
     an acknowledgement made after the call is written (after the summary) instead
     of failing with 'I/O operation on closed file'."""
-    import monitor.cli_replay as cli_replay
+    import monitor.cli.replay as cli_replay
     import monitor.web.screen as screen
 
     events = tmp_path / "events.jsonl"
@@ -214,3 +214,25 @@ def test_every_test_has_a_timeout_and_a_hang_fails_naming_the_test(tmp_path):
     assert proc.returncode != 0
     assert time.monotonic() - started < 30
     assert "test_stuck_forever" in proc.stdout and "Timeout" in proc.stdout
+
+
+def test_the_events_file_is_buffered_but_flushed_each_second_and_at_the_call_end(tmp_path):
+    from monitor.event_bus import EventBus
+    from monitor.sinks import JsonlSink
+
+    now = [100.0]
+    path = tmp_path / "e.jsonl"
+    bus = EventBus("c1")
+    sink = JsonlSink(path, clock=lambda: now[0])
+    bus.subscribe(sink)
+    bus.emit("silence", 1.0, t_detected=6.0)
+    bus.emit("silence_end", 1.0, t_end=7.0)
+    assert lines_in(path) == 0                  # still in the buffer: no write per event
+    now[0] += 1.0
+    bus.emit("silence", 8.0, t_detected=13.0)
+    assert lines_in(path) == 3                  # a second went by: all of it is on disk
+    bus.emit("silence_end", 8.0, t_end=14.0)
+    assert lines_in(path) == 3
+    bus.emit("call_end", 20.0, duration=20.0)
+    assert lines_in(path) == 5                  # the end of the call is never left behind
+    sink.close()

@@ -10,7 +10,7 @@ from audio.file_source import FileSource
 from monitor.config import load_config
 from monitor.event_bus import EventBus
 from monitor.pipeline import CallInfo, CallPipeline
-from monitor.stages import build_stages
+from monitor.session import build_stages
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

@@ -79,7 +79,7 @@ def test_coach_on_stored_words_makes_the_stored_prompts() -> None:
     from monitor.config import load_config
     from monitor.event_bus import EventBus
     from monitor.events import event_from_dict
-    from monitor.stages import build_stages
+    from monitor.session import build_stages
 
     stored = [event_from_dict(json.loads(line)) for line in lines("escalation_words")]
     cfg = load_config(None, {"transcription": {"language": "en"}})

@@ -20,7 +20,7 @@ from monitor.hub.app import create_hub_app  # noqa: E402
 from monitor.hub.auth import add_user, revoke_user  # noqa: E402
 from monitor.hub.publisher import HubPublisher  # noqa: E402
 from monitor.hub.store import Store  # noqa: E402
-from monitor.summary import SummaryBuilder  # noqa: E402
+from monitor.report.summary import SummaryBuilder  # noqa: E402
 from monitor.web.server import WebServer  # noqa: E402
 
 expect = sync_api.expect

@@ -445,7 +445,7 @@ def escalation_events() -> list[Event]:
     from audio.file_source import FileSource
     from monitor.config import load_config
     from monitor.pipeline import CallInfo, CallPipeline
-    from monitor.stages import build_stages
+    from monitor.session import build_stages
 
     path = ROOT / "fixtures" / "escalation.flac"
     cfg = load_config(None, {"transcription": {"language": "en"}})

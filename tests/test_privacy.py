@@ -20,7 +20,7 @@ from monitor.hub.privacy import PrivacyFilter, public_timeline
 from monitor.hub.publisher import HubPublisher
 from monitor.hub.serve import HubServer
 from monitor.hub.store import Store
-from monitor.summary import SummaryBuilder
+from monitor.report.summary import SummaryBuilder
 
 pytestmark = pytest.mark.timeout(60)
 SPEAKERS = ["operator", "customer"]

@@ -25,7 +25,7 @@ from monitor.events import make_event
 from monitor.pipeline import CallInfo, CallPipeline
 from monitor.report.html import render_report
 from monitor.report.timeline import MAX_POINTS
-from monitor.stages import build_stages
+from monitor.session import build_stages
 
 CALMLINE = Path(sys.executable).parent / "calmline"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

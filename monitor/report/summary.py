@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from monitor.events import Event
+from monitor.events import (CallEnd, CallStart, Event, Monologue, OverlapEnd, RaisedVoiceEnd,
+                            SilenceEnd, SpeechEnd, Utterance)
 
 
 class SummaryBuilder:
@@ -27,25 +28,25 @@ class SummaryBuilder:
         self.error: str | None = None
 
     def __call__(self, event: Event) -> None:
-        kind = event.type
-        if kind == "call_start":
-            self.speakers = list(event["speakers"])
-        elif kind == "speech_end":
-            self.speech_s[event.speaker] += event["t_end"] - event.t
-        elif kind == "raised_voice_end":
-            self.raised[event.speaker].append(event["t_end"] - event.t)
-        elif kind == "overlap_end":
-            self.overlaps.append({"speaker": event.speaker, "other": event["other"],
-                                  "seconds": event["t_end"] - event.t})
-        elif kind == "silence_end":
-            self.silences.append(event["t_end"] - event.t)
-        elif kind == "utterance":
-            self.words[event.speaker] += len(event["text"].split())
-        elif kind == "monologue":
-            self.monologues[event.speaker] += 1
-        elif kind == "call_end":
-            self.duration = event["duration"]
-            self.error = event.get("error")
+        match event:
+            case CallStart():
+                self.speakers = list(event.speakers)
+            case SpeechEnd():
+                self.speech_s[event.speaker] += event.t_end - event.t
+            case RaisedVoiceEnd():
+                self.raised[event.speaker].append(event.t_end - event.t)
+            case OverlapEnd():
+                self.overlaps.append({"speaker": event.speaker, "other": event.other,
+                                      "seconds": event.t_end - event.t})
+            case SilenceEnd():
+                self.silences.append(event.t_end - event.t)
+            case Utterance():
+                self.words[event.speaker] += len(event.text.split())
+            case Monologue():
+                self.monologues[event.speaker] += 1
+            case CallEnd():
+                self.duration = event.duration
+                self.error = event.get("error")
 
     def build(self, **extra: Any) -> dict[str, Any]:
         """The summary event's fields."""

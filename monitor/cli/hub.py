@@ -13,14 +13,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from monitor.config import Config, load_config
 from monitor.errors import CalmlineError
+
+if TYPE_CHECKING:   # the settings are read when a hub command runs, not for --help
+    from monitor.config import Config
 
 hub_app = typer.Typer(help="The supervisor hub: live calls ranked by escalation, call reports, "
                       "listening, with tokens and an audit log.", no_args_is_help=False,
@@ -52,7 +52,7 @@ def _one(flag: str, before: Optional[Path], after: Optional[Path]) -> Optional[P
     return after if after is not None else before
 
 
-def configured_db(cfg: Config, config: Optional[Path]) -> Optional[Path]:
+def configured_db(cfg: "Config", config: Optional[Path]) -> Optional[Path]:
     if not cfg.hub.db:
         return None
     path = Path(cfg.hub.db).expanduser()
@@ -68,6 +68,8 @@ def open_store(ctx: Optional[typer.Context], db: Optional[Path], config: Optiona
     group = (ctx.find_object(GroupOptions) if ctx is not None else None) or GroupOptions()
     config = _one("--config", group.config, config)
     db = _one("--db", group.db, db)
+    from monitor.config import load_config
+
     cfg = load_config(config)
     return Store(db or configured_db(cfg, config) or default_db()), cfg
 
@@ -109,6 +111,8 @@ def hub_command(
     store, _ = open_store(None, db, config)
     serve.check_port(host, port)
     users = store.query("SELECT COUNT(*) FROM users WHERE revoked_at IS NULL")[0][0]
+    from rich.console import Console
+
     err = Console(stderr=True, soft_wrap=True)
     scheme = "https" if server_tls else "http"
     err.print(f"calmline hub on {scheme}://{host}:{port}/  (database {store.path})", highlight=False)
@@ -149,6 +153,9 @@ def user_list(
     from monitor.hub.auth import list_users
 
     store, _ = open_store(ctx, db, config)
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(header_style="bold")
     for col in ("name", "role", "added", "status"):
         table.add_column(col)

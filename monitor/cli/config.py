@@ -7,15 +7,15 @@ from typing import Optional
 
 import typer
 
-from monitor.config import defaults_toml, load_config
-from monitor.errors import CalmlineError
-
 
 def config_command(
     path: Optional[Path] = typer.Argument(None, help="Settings file to check.", show_default=False),
     defaults: bool = typer.Option(False, "--defaults", help="Print every setting with its default, as TOML."),
 ) -> None:
     """Print the default settings (--defaults) or check a TOML settings file."""
+    from monitor.config import defaults_toml, load_config
+    from monitor.errors import CalmlineError
+
     if defaults:
         typer.echo(defaults_toml(), nl=False)
         return

@@ -21,8 +21,6 @@ from typing import Optional
 import typer
 
 from monitor.errors import CalmlineError
-from monitor.coaching.playbook import load_playbook
-from monitor.coaching.triggers import matcher_for
 from monitor.vocabulary import LANGUAGES, PARTIES
 
 
@@ -49,6 +47,9 @@ def triggers(
         raise CalmlineError(
             f"unknown speaker {speaker!r} for --speaker (expected {' or '.join(PARTIES)})"
         )
+    from monitor.coaching.playbook import load_playbook
+    from monitor.coaching.triggers import matcher_for
+
     matcher = matcher_for(load_playbook(language, playbook))
 
     stdin = sys.stdin

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from audio.channels import map_channels, parse_mapping
-from audio.errors import AudioDecodeError
-from audio.file_source import FileSource
-from monitor.config import load_config
-from monitor.errors import CalmlineError
-from monitor.event_bus import EventBus, default_call_id
-from monitor.interrupts import ending_the_call, sigterm_as_ctrl_c
-from monitor.pipeline import CallInfo, CallPipeline
-from monitor.report_console import make_console, print_summary, print_transcript
-from monitor.report.html import check_report_path, write_report
-from monitor.sinks import JsonlSink
-from monitor.stages import build_stages
+if TYPE_CHECKING:   # heavy modules are imported when the command runs, not for --help
+    from rich.console import Console
+
+    from audio.file_source import FileSource
+    from monitor.session import CallSession
 
 
 def wait_for_interrupt() -> None:
     """Until Ctrl-C or SIGTERM."""
+    from monitor.cli.interrupts import sigterm_as_ctrl_c
+
     with sigterm_as_ctrl_c():
         try:
             while True:
@@ -37,8 +27,10 @@ def wait_for_interrupt() -> None:
             pass
 
 
-def save_report(report: Path, events: list, err: Console) -> None:
-    write_report(report, [e.to_dict() for e in events])
+def save_report(report: Path, events: list, err: "Console") -> None:
+    from monitor.report.html import write_report
+
+    write_report(report, events)
     err.print(f"report written to {report}", markup=False, highlight=False, soft_wrap=True)
 
 
@@ -96,6 +88,17 @@ def replay_command(
     the summary; after the call the screen stays up until Ctrl-C (or SIGTERM),
     and acknowledgements made on it are added to the --events file.
     """
+    from audio.channels import map_channels, parse_mapping
+    from audio.errors import AudioDecodeError
+    from audio.file_source import FileSource
+    from monitor.config import load_config
+    from monitor.errors import CalmlineError
+    from monitor.event_bus import default_call_id
+    from monitor.pipeline import CallInfo
+    from monitor.report.console import make_console, print_summary, print_transcript
+    from monitor.report.html import check_report_path
+    from monitor.session import CallSession, HubTarget, Outputs, ScreenTarget, SessionPlan
+
     overrides = {"audio": {"channels": channels},
                  "transcription": {"language": language},
                  "coach": {"playbook_dir": str(playbook) if playbook else None},
@@ -108,94 +111,74 @@ def replay_command(
     cmap = map_channels(source.info.channels, cfg.channel_mapping)
     if hub and not call_id:     # call ids must be unique on a hub
         call_id = default_call_id(path.stem)
-    bus = EventBus(call_id or path.stem)
-    sink = JsonlSink(events) if events else None
-    if sink is not None:
-        bus.subscribe(sink)
-    lines: list = []
-    if transcript:
-        bus.subscribe(lambda e: lines.append(e) if e.type == "utterance" else None)
-    collected: list = []
     if report is not None:
         check_report_path(report)
-        bus.subscribe(collected.append)
-    final: dict = {}    # the summary event's fields, also when decoding fails part-way
-    bus.subscribe(lambda e: final.update(e.data) if e.type == "summary" else None)
+    plan = SessionPlan(
+        transcribe=transcribe, live=realtime,
+        outputs=Outputs(events=events, keep_events=report is not None, keep_utterances=transcript),
+        hub=HubTarget(hub, token or "") if hub else None,
+        screen=ScreenTarget(host, port, open_browser=not no_browser) if ui else None)
     info = CallInfo(str(path), source.info.input_rate, source.info.channels, cmap)
     err = make_console(stderr=True)
-    clock = {"pipeline": None}
-    parts = build_stages(cfg, bus, cmap.speakers, transcribe=transcribe, live=realtime,
-                         say=lambda m: err.print(f"[dim]{escape(m)}[/dim]"), hub_url=hub, hub_token=token,
-                         audio_time=lambda: clock["pipeline"].audio_seconds if clock["pipeline"] else 0.0)
-    pipeline = CallPipeline(cfg, bus, info, parts.stages)
-    clock["pipeline"] = pipeline
     out = err if events == "-" else make_console()
     title = f"{path.name}: {', '.join(cmap.speakers)}"
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(parts.close)            # (on an error) hand the spool to the hub
-        if sink is not None:
-            cleanup.callback(sink.close)         # after the screen: acks made on it are recorded
-        server = _start_screen(bus, pipeline, host, port, no_browser, err) if ui else None
-        if server is not None:
-            cleanup.callback(server.stop)
+    with CallSession(cfg, call_id or path.stem, info, plan, say=_dim_on(err)) as call:
+        server = call.start_screen() if ui else None
         try:
-            summary = _play(pipeline, source, parts, err, realtime=realtime, paced=realtime or ui,
+            summary = _play(call, source, err, realtime=realtime, paced=realtime or ui,
                             progress=progress and err.is_terminal and not ui)
         except AudioDecodeError:
             # The call was closed and summarised up to the failure: show that part
             # (marked incomplete), then let the CLI report the error and exit 2.
-            if final.get("duration"):
-                print_summary(final, out, title)
+            if call.final.get("duration"):
+                print_summary(call.final, out, title)
             if report is not None:
-                save_report(report, collected, err)
+                save_report(report, call.events, err)
             raise
-        hub_stats = parts.close()
-        print_summary(dict(summary, **hub_stats), out, title)
+        print_summary(call.finish(summary), out, title)
         if transcript:
-            print_transcript(lines, out)
+            print_transcript(call.utterances, out)
         if report is not None:
-            save_report(report, collected, err)
+            save_report(report, call.events, err)
         if server is not None:
             err.print(f"the call is over; the operator screen stays at {server.url} until Ctrl-C",
                       markup=False, highlight=False)
             wait_for_interrupt()
-    hub_error = (hub_stats.get("hub") or {}).get("error")
-    if hub_error:
-        raise CalmlineError(hub_error)
+    if call.hub_error():
+        raise CalmlineError(call.hub_error())
 
 
-def _start_screen(bus: EventBus, pipeline: CallPipeline, host: str, port: int, no_browser: bool,
-                  err: Console):
-    from monitor.web.screen import start_screen  # FastAPI only when a screen is served
+def _dim_on(err: "Console"):
+    from rich.markup import escape
 
-    return start_screen(bus, lambda: pipeline.audio_seconds, host=host, port=port,
-                        open_browser=not no_browser,
-                        say=lambda m: err.print(m, markup=False, highlight=False))
+    return lambda message: err.print(f"[dim]{escape(message)}[/dim]")
 
 
-def _play(pipeline: CallPipeline, source: FileSource, parts, err: Console, *, realtime: bool,
+def _play(call: "CallSession", source: "FileSource", err: "Console", *, realtime: bool,
           paced: bool, progress: bool) -> dict:
     """Run the call; the summary's fields.  A paced replay (like a live call: --realtime
     or --ui) ends cleanly on Ctrl-C or SIGTERM, as a live call does; otherwise
     SIGTERM interrupts like Ctrl-C (the events written so far end with the summary)."""
+    import threading
+
+    from monitor.cli.interrupts import ending_the_call, sigterm_as_ctrl_c
+
     stop = threading.Event()
 
     def end() -> None:
         stop.set()
         err.print("ending the call here: writing the summary (Ctrl-C again to skip the transcripts still waiting)")
 
-    def hurry() -> None:
-        for stage in parts.stages:
-            if hasattr(stage, "hurry"):
-                stage.hurry()
-
-    signals = ending_the_call(end, hurry) if paced else sigterm_as_ctrl_c()
+    signals = ending_the_call(end, call.hurry) if paced else sigterm_as_ctrl_c()
     with signals:
         if not progress:
-            return pipeline.run(source, realtime=realtime, stop=stop)
+            return call.run(source, realtime=realtime, stop=stop)
+        from rich.markup import escape
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
                       TimeRemainingColumn(), console=err, transient=True) as bar:
             task = bar.add_task(escape(source.path.name), total=source.info.duration or None)
-            return pipeline.run(source, realtime=realtime, stop=stop,
-                                on_block=lambda t: bar.update(task, completed=t))
+            return call.run(source, realtime=realtime, stop=stop,
+                            on_block=lambda t: bar.update(task, completed=t))

@@ -1,6 +1,6 @@
 """The ``calmline`` command line.
 
-Each command lives in its own ``cli_*.py`` module; this one only assembles them
+Each command lives in its own module in this package; this one only assembles them
 and turns :class:`~monitor.errors.CalmlineError` into a one-line message and exit
 code 2, so bad input never ends in a traceback.
 """
@@ -13,11 +13,11 @@ import sys
 import typer
 
 from audio.errors import AudioInputError
-from monitor.cli_config import config_command
-from monitor.cli_devices import devices_command
-from monitor.cli_hub import hub_app
-from monitor.cli_live import live_command
-from monitor.cli_replay import replay_command
+from monitor.cli.config import config_command
+from monitor.cli.devices import devices_command
+from monitor.cli.hub import hub_app
+from monitor.cli.live import live_command
+from monitor.cli.replay import replay_command
 from monitor.errors import CalmlineError
 
 app = typer.Typer(
@@ -56,9 +56,9 @@ app.command("live")(live_command)
 app.command("devices")(devices_command)
 app.command("config")(config_command)
 app.add_typer(hub_app, name="hub")
-from monitor.cli_model import HELP as MODEL_HELP, model_command  # noqa: E402
+from monitor.cli.model import HELP as MODEL_HELP, model_command  # noqa: E402
 app.command("model", help=MODEL_HELP, short_help="Prepare, verify or locate the bundled speech model.")(model_command)
-from monitor.cli_triggers import triggers as triggers_command  # noqa: E402
+from monitor.cli.triggers import triggers as triggers_command  # noqa: E402
 app.command("triggers")(triggers_command)
 # --- end of command registration ---
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
-
-from audio.errors import AudioInputError
-from audio.mic_source import list_input_devices
-
 
 def devices_command() -> None:
     """List audio input devices (index, name, channels, native rate).
 
     Use the index or part of the name with `calmline live --mic` and `--far-end`.
     """
+    from rich.console import Console
+    from rich.table import Table
+
+    from audio.errors import AudioInputError
+    from audio.mic_source import list_input_devices
+
     devices = list_input_devices()
     if not devices:
         raise AudioInputError("no audio input devices found (no sound card, or no permission "

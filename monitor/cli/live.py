@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
-
-from audio.channels import ChannelMap
-from audio.mic_source import MicSource
-from monitor.config import load_config
-from monitor.errors import CalmlineError
-from monitor.event_bus import EventBus, default_call_id
-from monitor.interrupts import ending_the_call
-from monitor.pipeline import CallInfo, CallPipeline
-from monitor.report_console import make_console, print_summary
-from monitor.sinks import JsonlSink
-from monitor.stages import build_stages
 
 
 def live_command(
@@ -51,30 +37,31 @@ def live_command(
     Ctrl-C (or SIGTERM) ends the call cleanly: the summary is written and nothing
     already recorded is lost.  A second one skips the transcripts still waiting.
     """
+    import threading
+
+    from audio.channels import ChannelMap
+    from audio.mic_source import MicSource
+    from monitor.cli.interrupts import ending_the_call
+    from monitor.config import load_config
+    from monitor.errors import CalmlineError
+    from monitor.event_bus import default_call_id
+    from monitor.pipeline import CallInfo
+    from monitor.report.console import make_console, print_summary
+    from monitor.session import CallSession, HubTarget, Outputs, ScreenTarget, SessionPlan
+    from rich.markup import escape
+
     cfg = load_config(config, {"transcription": {"language": language},
                                "model": {"name": model, "device": device},
                                "coach": {"playbook_dir": str(playbook) if playbook else None}})
     source = MicSource(mic, far_end)
     speakers = ("operator", "customer")[: source.channels]
     cmap = ChannelMap(tuple(range(source.channels)), speakers, source.channels)
-    bus = EventBus(call_id or default_call_id("live"))
     err = make_console(stderr=True)
-    sink = JsonlSink(events) if events else None
-    if sink is not None:
-        bus.subscribe(sink)
-    clock = {"pipeline": None}
-    parts = build_stages(cfg, bus, speakers, transcribe=transcribe, live=True,
-                         say=lambda m: err.print(f"[dim]{escape(m)}[/dim]"), hub_url=hub, hub_token=token,
-                         audio_time=lambda: clock["pipeline"].audio_seconds if clock["pipeline"] else 0.0)
-    pipeline = CallPipeline(cfg, bus, CallInfo(source.description, source.input_rate,
-                                               source.channels, cmap), parts.stages)
-    clock["pipeline"] = pipeline
-    pipeline.source_stats = source.stats
-    from monitor.web.screen import start_screen  # FastAPI only when a screen is served
-
-    server = start_screen(bus, lambda: pipeline.audio_seconds, host=host, port=port,
-                          open_browser=not no_browser,
-                          say=lambda m: err.print(m, markup=False, highlight=False))
+    plan = SessionPlan(transcribe=transcribe, live=True, outputs=Outputs(events=events),
+                       hub=HubTarget(hub, token or "") if hub else None,
+                       screen=ScreenTarget(host, port, open_browser=not no_browser))
+    info = CallInfo(source.description, source.input_rate, source.channels, cmap)
+    say = lambda m: err.print(f"[dim]{escape(m)}[/dim]")  # noqa: E731
     stop = threading.Event()
 
     def end_call() -> None:  # first Ctrl-C or SIGTERM: end the call cleanly
@@ -82,24 +69,18 @@ def live_command(
         source.stop()
         err.print("ending the call: finishing the transcripts (Ctrl-C again to skip them)")
 
-    def hurry() -> None:  # second: skip what waits, still write the summary
-        for stage in parts.stages:
-            if hasattr(stage, "hurry"):
-                stage.hurry()
-        err.print("skipping the remaining transcripts; writing the summary")
+    with CallSession(cfg, call_id or default_call_id("live"), info, plan, say) as call:
+        call.pipeline.source_stats = source.stats
+        call.start_screen()
 
-    err.print(f"listening on {source.description}; press Ctrl-C to end the call")
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(parts.close)            # runs last: hand the spool to the hub
-        if sink is not None:
-            cleanup.callback(sink.close)
-        cleanup.callback(server.stop)            # runs first: no ack after the file is closed
+        def hurry() -> None:  # second: skip what waits, still write the summary
+            call.hurry()
+            err.print("skipping the remaining transcripts; writing the summary")
+
+        err.print(f"listening on {source.description}; press Ctrl-C to end the call")
         with ending_the_call(end_call, hurry):
-            summary = pipeline.run(source, stop=stop)
-    hub_stats = parts.close()
-    if hub_stats:
-        summary = dict(summary, **hub_stats)
-    print_summary(summary, make_console(stderr=events == "-"), f"live call {bus.call_id}")
-    hub_error = (hub_stats.get("hub") or {}).get("error") if hub_stats else None
-    if hub_error:
-        raise CalmlineError(hub_error)
+            summary = call.run(source, stop=stop)
+    summary = call.finish(summary)
+    print_summary(summary, make_console(stderr=events == "-"), f"live call {call.call_id}")
+    if call.hub_error():
+        raise CalmlineError(call.hub_error())

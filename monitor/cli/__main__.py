@@ -1,0 +1,5 @@
+"""``python -m monitor.cli``: the same as the ``calmline`` command."""
+
+from monitor.cli.app import main
+
+main()
