@@ -288,6 +288,23 @@ class Trigger(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerWithdrawn(Event):
+    """A trigger found in a partial transcript that the final transcript did not
+    confirm.  ``t``, ``speaker`` and ``id`` are those of the withdrawn ``trigger``
+    (with ``t`` the utterance's start, the three name it); ``t_detected`` is the
+    audio time the final came in; ``prompt`` the prompt instance the trigger had
+    caused, if any, now taken off the screen."""
+
+    type: ClassVar[str] = "trigger_withdrawn"
+    category: str
+    id: str
+    text: str = _OPT
+    t_detected: float = _OPT
+    prompt: str = _OPT
+    reason: str = _OPT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class State(Event):
     type: ClassVar[str] = "state"
     level: str
@@ -333,7 +350,8 @@ EVENT_CLASSES: dict[str, type[Event]] = {
     cls.type: cls for cls in (
         CallStart, CallEnd, Summary, Stats, SpeechStart, SpeechEnd, Level, RaisedVoice,
         RaisedVoiceEnd, Overlap, OverlapEnd, Silence, SilenceEnd, Monologue, MonologueEnd,
-        Utterance, UtterancePartial, Trigger, State, Prompt, PromptAck, Listening,
+        Utterance, UtterancePartial, Trigger, TriggerWithdrawn, State, Prompt, PromptAck,
+        Listening,
     )
 }
 

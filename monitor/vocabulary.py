@@ -39,6 +39,11 @@ HEATED: tuple[str, ...] = ("escalated", "abusive")
 CUSTOMER_CATEGORIES: tuple[str, ...] = (
     "manager_request", "legal_threat", "churn_threat", "abuse", "repeat_contact",
 )
+#: The customer categories from the most serious down: what a supervisor sees first
+#: (the dashboard's "last trigger" is the call's most serious one, the latest of those).
+CUSTOMER_SEVERITY: tuple[str, ...] = (
+    "abuse", "legal_threat", "churn_threat", "manager_request", "repeat_contact",
+)
 #: What the operator says that tends to make it worse.
 OPERATOR_HARMFUL: tuple[str, ...] = ("calm_down", "deflect", "dont_know", "blame")
 #: What the operator says that helps (the "five steps" credit these).
@@ -72,7 +77,11 @@ AckAction = Literal["used", "dismissed"]
 ACOUSTIC_CUES: tuple[str, ...] = (
     "customer_raised_voice", "operator_raised_voice", "overlap", "silence", "monologue",
     "no_empathy", "no_paraphrase", "no_plan", "call_end", "after_escalation",
+    "next_rung",
 )
+#: The cue of the prompts a call climbs to, in file order, once the usual advice
+#: for a cue has been shown as often as a call allows (a supervisor's help, a call-back).
+RUNG_CUE = "next_rung"
 CUES: tuple[str, ...] = tuple(CATEGORIES) + ACOUSTIC_CUES
 
 # --- privacy ------------------------------------------------------------------------

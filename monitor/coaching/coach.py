@@ -3,18 +3,26 @@
 It is a sink on the event bus (and a pipeline stage, for the end of the call):
 
 - ``utterance`` / ``utterance_partial`` -> phrase ``trigger`` events (the playbook
-  of the utterance's language; a trigger found in a partial is not repeated by
-  the final);
+  of the utterance's language).  A trigger found in a partial transcript prompts
+  at once, before the speaker has finished; the final transcript confirms it
+  (nothing is repeated) or withdraws it (``trigger_withdrawn``: its prompt leaves
+  the screen, its weight leaves the escalation state, and neither counts in the
+  summary; :mod:`monitor.coaching.partials`);
 - acoustic events -> cues: the customer's raised voice, the operator's raised
   voice, the operator talking over the customer, a long silence, a customer
   monologue;
 - triggers and cues -> the escalation ``state`` (with decay) and candidate
   prompts, which the :class:`~monitor.coaching.prompt_policy.PromptPolicy` lets through
-  or holds back (counted);
+  or holds back (counted).  The same advice is shown at most twice a call
+  (``policy.max_per_call``); a cue whose advice is spent climbs to the next rung
+  (the playbook's ``next_rung`` prompts, in order: a supervisor's help, then a
+  call-back), and a prompt shown again says so in its ``why`` (``repeat``, or
+  ``next_rung`` naming the advice it follows);
 - ``prompt_ack`` (from the operator's screen) -> the per-kind override rate;
 - at the end: the coaching part of the summary (timeline, peak state, the five
   steps covered, harmful phrases, prompts shown/used/dismissed), an incident
-  record if the call reached ``escalated``, and a recovery nudge for the operator.
+  record if the call reached ``escalated``, and a recovery nudge for the operator
+  (at the call's end, its ``why.since`` saying when the call got heated).
 
 Everything is decided on audio time, so a replay gives the same prompts.
 
@@ -33,14 +41,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.coaching.escalation import EscalationParams, EscalationState
+from monitor.coaching.partials import PartialTrigger, PendingPartials
 from monitor.coaching.playbook import Playbook, Prompt, load_playbook
 from monitor.coaching.prompt_policy import PolicyParams, PromptPolicy
-from monitor.coaching.triggers import matcher_for
+from monitor.coaching.triggers import Match, matcher_for
 from monitor.event_bus import EventBus
 from monitor.events import (Event, Level, Monologue, Overlap, PromptAck, RaisedVoice,
                             RaisedVoiceEnd, Silence, Utterance, UtterancePartial)
 from monitor.vocabulary import (ACK_ACTIONS, CUSTOMER_CATEGORIES, HEATED, LANGUAGES,
-                                OPERATOR_HARMFUL, OPERATOR_HELPFUL, PROMPT_PRIORITY)
+                                OPERATOR_HARMFUL, OPERATOR_HELPFUL, PROMPT_PRIORITY, RUNG_CUE)
 
 PACER = {"inhale_s": 4, "exhale_s": 6, "cycles": 3}
 #: the kind of prompt that answers each cue best (others for the cue are fall-backs)
@@ -51,6 +60,8 @@ ANSWER_KIND = {
     "overlap": "listen", "monologue": "listen", "silence": "listen", "no_empathy": "empathy",
     "calm_down": "technique", "deflect": "technique", "blame": "technique", "dont_know": "technique",
 }
+#: cues about the operator's own habits: their advice, once spent, climbs no ladder
+NO_LADDER = ("operator_raised_voice", "overlap") + OPERATOR_HARMFUL
 
 
 class CoachParams(BaseModel):
@@ -89,6 +100,8 @@ class Coach:
         self.prompts: list[dict[str, Any]] = []
         self._kind_of: dict[str, str] = {}
         self._fired: set[tuple[str, float, str]] = set()
+        self._partials = PendingPartials()
+        self.withdrawn_triggers = 0
         self._raised: list[tuple[float, float]] = []      # customer raised spans (start, end)
         self._raised_open: float | None = None
         self._escalated_since: float | None = None
@@ -137,28 +150,58 @@ class Coach:
         if e.speaker in ("customer", "call") and e.language in LANGUAGES:
             self.language = e.language
         # the trigger patterns are compiled here, for the first words in a language
-        matcher = matcher_for(self.playbook(lang))
-        for m in matcher.match(e.text, e.speaker or "call"):
-            key = (e.speaker or "", e.t, m.id)
-            if key in self._fired:
-                continue
-            self._fired.add(key)
-            self.bus.emit("trigger", e.t, e.speaker, category=m.category, id=m.id, text=m.text,
-                          span=list(m.span), partial=isinstance(e, UtterancePartial),
-                          t_detected=e.t_end, language=lang)
-            self.triggers.append({"t": e.t, "speaker": e.speaker, "category": m.category,
-                                  "id": m.id, "text": m.text})
-            self._cue(_Cue(m.category, e.speaker, e.t_end, quote=m.text), trigger_id=m.id)
+        found = matcher_for(self.playbook(lang)).match(e.text, e.speaker or "call")
+        speaker = e.speaker or ""
+        if isinstance(e, UtterancePartial):
+            for m in found:
+                if (speaker, e.t, m.id) not in self._fired:
+                    prompt = self._fire(e, m, lang)
+                    self._partials.add(PartialTrigger(speaker, e.t, m.id, m.category, m.text,
+                                                      e.t_end, prompt))
+            return
+        new, withdrawn = self._partials.settle(speaker, e.t, e.t_end, found)
+        for p in withdrawn:
+            self._withdraw(p, e.t_end)
+        for m in new:
+            if (speaker, e.t, m.id) not in self._fired:
+                self._fire(e, m, lang)
+
+    def _fire(self, e: Utterance | UtterancePartial, m: Match, lang: str) -> str:
+        """Emit a trigger and act on it; returns the prompt instance it caused ('' if none)."""
+        self._fired.add((e.speaker or "", e.t, m.id))
+        self.bus.emit("trigger", e.t, e.speaker, category=m.category, id=m.id, text=m.text,
+                      span=list(m.span), partial=isinstance(e, UtterancePartial),
+                      t_detected=e.t_end, language=lang)
+        self.triggers.append({"t": e.t, "speaker": e.speaker, "category": m.category,
+                              "id": m.id, "text": m.text})
+        return self._cue(_Cue(m.category, e.speaker, e.t_end, quote=m.text))
+
+    def _withdraw(self, p: PartialTrigger, t: float) -> None:
+        """The final transcript does not confirm ``p``: undo what it did, and say so."""
+        self.withdrawn_triggers += 1
+        speaker = p.speaker or None
+        self.triggers = [x for x in self.triggers
+                         if (x["t"], x["speaker"], x["id"]) != (p.t, speaker, p.id)]
+        extra: dict[str, Any] = {}
+        if p.prompt and self.policy.withdraw(p.prompt):
+            extra["prompt"] = p.prompt
+            self.prompts = [x for x in self.prompts if x["id"] != p.prompt]
+        self.bus.emit("trigger_withdrawn", p.t, speaker, category=p.category, id=p.id, text=p.text,
+                      t_detected=t, reason="not in the final transcript", **extra)
+        changed = self.state.retract(t, p.category, p.signal_at)
+        if changed:
+            self._state_changed(t, changed, "withdrawn")
 
     # --- cues -> state and prompts ------------------------------------------------
-    def _cue(self, cue: _Cue, trigger_id: str = "") -> None:
+    def _cue(self, cue: _Cue) -> str:
+        """Act on a signal; returns the prompt instance it caused ('' if none)."""
         changed = self.state.signal(cue.t, cue.name)
         if changed:
             self._state_changed(cue.t, changed, cue.name)
         prompt_cue = self._prompt_cue(cue)
-        if prompt_cue:
-            self._offer(cue.t, prompt_cue, cue)
+        shown = self._offer(cue.t, prompt_cue, cue) if prompt_cue else ""
         self._tick(cue.t)
+        return shown or ""
 
     def _prompt_cue(self, cue: _Cue) -> str:
         """Which playbook cue (if any) this signal should prompt for."""
@@ -200,7 +243,8 @@ class Coach:
             hot_for = t - self._escalated_since
             if hot_for >= self.p.breathe_after_s and (
                     self._breathed_at is None or t - self._breathed_at >= 120.0):
-                if self._offer(t, "customer_raised_voice", _Cue("escalated", None, t), kind="breathe"):
+                shown = self._offer(t, "customer_raised_voice", _Cue("escalated", None, t), kind="breathe")
+                if shown is None or shown:      # shown, or nothing left to offer: next try later
                     self._breathed_at = t
         else:
             self._escalated_since = None
@@ -211,28 +255,50 @@ class Coach:
         self.bus.emit("state", t, level=level, previous=previous, reason=reason,
                       score=round(self.state.score, 2))
 
-    def _choose(self, cue_name: str, kind: str | None) -> Prompt | None:
-        """The playbook prompt for a cue: of the wanted kind, not yet shown if possible."""
-        everything = self.playbook(self.language).prompts_for(cue_name)
+    def _choose(self, cue_name: str, kind: str | None) -> tuple[Prompt | None, dict[str, Any]]:
+        """The playbook prompt for a cue: of the wanted kind, the least shown first; once
+        each has been shown as often as a call allows, the next rung.  Also what its
+        ``why`` should add: that it is shown again, or which advice it follows."""
+        playbook = self.playbook(self.language)
+        everything = playbook.prompts_for(cue_name)
         want = kind or ANSWER_KIND.get(cue_name)
         options = [p for p in everything if p.kind == want] or (
             [] if kind else [p for p in everything if p.kind != "breathe"])
         if not options:
-            return None
-        used = {p["prompt"] for p in self.prompts}
-        fresh = [p for p in options if p.id not in used]
-        return (fresh or options)[0]
+            return None, {}
+        shown, cap = self.policy.times_shown, self.p.policy.max_per_call
+        left = [p for p in options if shown(p.id) < cap]
+        if left:
+            pick = min(left, key=lambda p: shown(p.id))
+            return pick, self._repeat_why(pick)
+        if cue_name not in NO_LADDER:
+            for rung in playbook.prompts_for(RUNG_CUE):
+                if shown(rung.id) < cap:
+                    why = {"next_rung": {"after": options[0].id, "title": options[0].title,
+                                         "times": cap}}
+                    return rung, {**why, **self._repeat_why(rung)}
+        self.policy.suppressed["spent"] = self.policy.suppressed.get("spent", 0) + 1
+        return None, {}
 
-    def _offer(self, t: float, cue_name: str, cue: _Cue, kind: str | None = None) -> bool:
-        prompt = self._choose(cue_name, kind)
+    def _repeat_why(self, prompt: Prompt) -> dict[str, Any]:
+        times = self.policy.times_shown(prompt.id)
+        last = self.policy.last_shown(prompt.id)
+        if not times or last is None:
+            return {}
+        return {"repeat": {"times": times + 1, "last_t": round(last, 2)}}
+
+    def _offer(self, t: float, cue_name: str, cue: _Cue, kind: str | None = None) -> str | None:
+        """Offer the cue's prompt to the policy: the instance shown, '' if the policy
+        held it back, None if the cue has no prompt (left)."""
+        prompt, why = self._choose(cue_name, kind)
         if prompt is None:
-            return False
-        ok, _ = self.policy.offer(t, prompt.id, prompt.kind, self._ttl(prompt),
-                                  instance=self._instance_id(prompt, t))
+            return None
+        instance = self._instance_id(prompt, t)
+        ok, _ = self.policy.offer(t, prompt.id, prompt.kind, self._ttl(prompt), instance=instance)
         if not ok:
-            return False
-        self._emit_prompt(t, prompt, cue)
-        return True
+            return ""
+        self._emit_prompt(t, prompt, cue, why=why)
+        return instance
 
     def _ttl(self, prompt: Prompt) -> float:
         """On screen this long: a breathe prompt for its whole pacer."""
@@ -244,10 +310,12 @@ class Coach:
     def _instance_id(prompt: Prompt, t: float) -> str:
         return f"{prompt.id}@{t:.2f}"
 
-    def _emit_prompt(self, t: float, prompt: Prompt, cue: _Cue, ttl: float | None = None) -> None:
+    def _emit_prompt(self, t: float, prompt: Prompt, cue: _Cue, ttl: float | None = None,
+                     why: dict[str, Any] | None = None) -> None:
         pid = self._instance_id(prompt, t)
         self._kind_of[pid] = prompt.kind
-        why: dict[str, Any] = {"cue": cue.name, "t": round(cue.t, 2)}
+        extra_why = why or {}
+        why = {"cue": cue.name, "t": round(cue.t, 2)}
         if cue.speaker:
             why["speaker"] = cue.speaker
         if cue.quote:
@@ -257,6 +325,9 @@ class Coach:
         if cue.name == "escalated":
             why["state"] = self.state.level
             why["since"] = round(self._escalated_since or t, 2)
+        if cue.name == "after_escalation" and self._heated_since() is not None:
+            why["since"] = self._heated_since()
+        why.update(extra_why)
         extra: dict[str, Any] = {}
         if prompt.kind == "breathe":
             extra = {"pacer": dict(PACER), "private": True}
@@ -269,6 +340,10 @@ class Coach:
         (self.nudges if self.ended else self.prompts).append(record)
 
     # --- as a pipeline stage ----------------------------------------------------------
+    def _heated_since(self) -> float | None:
+        """When the call first got escalated (or abusive), by the timeline."""
+        return next((x["t"] for x in self.timeline if x["level"] in HEATED), None)
+
     def process(self, pcm: Any, frontend: Any) -> None:
         """The coach works on events only."""
 
@@ -321,6 +396,9 @@ class Coach:
                 "override_rate": self.policy.override_rate(),
             },
         }
+        if self.withdrawn_triggers:       # only when it happened: older summaries stay as they were
+            out["triggers_withdrawn"] = self.withdrawn_triggers
+            out["prompts"]["withdrawn"] = sum(self.policy.withdrawn.values())
         if self.state.peak in HEATED:
             out["incident"] = self.incident()
         return out

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 from monitor.events import (
     ABSENT, COMMON_FIELDS, EVENT_CLASSES, EVENT_TYPES, CallEnd, CallStart, Event, EventError, Level,
     Monologue, MonologueEnd, Overlap, OverlapEnd, Prompt, PromptAck, RaisedVoice, RaisedVoiceEnd,
-    Silence, SilenceEnd, State, Summary, Trigger, Utterance, event_from_dict,
+    Silence, SilenceEnd, State, Summary, Trigger, TriggerWithdrawn, Utterance, event_from_dict,
 )
 from monitor.frozen import FrozenDict, freeze
 from monitor.report.look import num
@@ -122,6 +122,9 @@ class CallView:
         self.states: list[StateChange] = []
         self.prompts: list[Shown] = []
         self.acks: dict[str, str] = {}
+        # what the final transcript withdrew: left out, as the coach's summary leaves it out
+        self._withdrawn: set[tuple[Any, float, str]] = set()
+        self._withdrawn_prompts: set[str] = set()
         self.last_t = 0.0
         self._level_speakers: list[str] = []
         self._open: dict[tuple[str, Any, float], Span] = {}
@@ -208,6 +211,10 @@ class CallView:
                     t, str(e.id or ""), str(e.prompt or ""), str(e.kind or "?"),
                     str(e.title or ""), str(e.body or ""),
                     e.why if isinstance(e.why, Mapping) else FrozenDict(), _order(e.seq)))
+            case TriggerWithdrawn():
+                self._withdrawn.add((e.speaker, round(t, 3), str(e.id or "")))
+                if e.prompt:
+                    self._withdrawn_prompts.add(str(e.prompt))
             case PromptAck():
                 if e.action in ACK_ACTIONS:
                     self.acks[str(e.prompt_id)] = str(e.action)
@@ -245,6 +252,9 @@ class CallView:
         for s in self._level_speakers:
             if s not in self.speakers:
                 self.speakers.append(s)
+        self.triggers = [m for m in self.triggers
+                         if (m.speaker, round(m.t, 3), m.id) not in self._withdrawn]
+        self.prompts = [p for p in self.prompts if p.id not in self._withdrawn_prompts]
         for items in (self.utterances, self.triggers, self.states, self.prompts):
             items.sort(key=lambda x: (x.t, x.seq))
         if self.summary is not None and isinstance(self.summary.extra.get("coach"), Mapping):

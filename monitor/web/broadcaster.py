@@ -118,6 +118,10 @@ class Broadcaster:
                     self.prompt_ids[d["prompt_id"]] = True
                 if self.prompt and self.prompt.get("id") == d.get("prompt_id"):
                     self.prompt = None
+            elif kind == "trigger_withdrawn":
+                # the prompt the withdrawn trigger caused is off the screen for new pages too
+                if self.prompt and d.get("prompt") and self.prompt.get("id") == d.get("prompt"):
+                    self.prompt = None
             elif kind in ("utterance", "utterance_partial"):
                 if kind == "utterance":
                     # the final supersedes this speaker's partials of the same utterance

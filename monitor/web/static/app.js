@@ -29,7 +29,7 @@
     de_escalate: "De-escalate", technique: "Technique", empathy: "Empathy",
   };
   // events painted on screen; the rest are reported as displayed on receipt
-  const VISUAL = new Set(["call_start", "state", "prompt", "prompt_ack", "utterance",
+  const VISUAL = new Set(["call_start", "state", "prompt", "prompt_ack", "trigger_withdrawn", "utterance",
     "utterance_partial", "raised_voice", "raised_voice_end", "overlap", "overlap_end",
     "silence", "silence_end", "call_end", "summary"]);
 
@@ -87,9 +87,24 @@
     escalated: "the call is escalated",
   };
 
-  /** The "why" line, e.g. `customer said “take you to court” at 0:38`. */
+  /** The "why" line, e.g. `customer said “take you to court” at 0:38`, and why it
+   *  recurs: shown again (`again, last at 1:03`) or the next step after advice spent. */
   function whyText(why) {
     if (!why) return "";
+    const cause = whyCause(why);
+    const rung = why.next_rung;
+    if (rung && typeof rung === "object") {
+      const times = Number(rung.times) === 2 ? "twice" : `${Number(rung.times) || 2} times`;
+      return `${cause} · “${rung.title || "the usual advice"}” was shown ${times}: next step`;
+    }
+    const again = why.repeat;
+    if (again && typeof again === "object" && again.last_t != null) {
+      return `${cause} · again, last shown at ${clock(again.last_t)}`;
+    }
+    return cause;
+  }
+
+  function whyCause(why) {
     const at = why.t != null ? ` at ${clock(why.t)}` : "";
     if (why.quote) {
       return why.speaker === "call" ? `heard “${why.quote}”${at}`
@@ -286,6 +301,10 @@
         break;
       case "prompt_ack":
         removePrompt(ev.prompt_id);
+        break;
+      case "trigger_withdrawn":
+        // the final transcript did not confirm what the prompt answered: take it back
+        if (ev.prompt) removePrompt(ev.prompt);
         break;
       case "utterance":
       case "utterance_partial":
