@@ -321,6 +321,48 @@ def test_publishing_over_the_rate_is_refused_counted_and_the_connection_kept(con
     assert client.get("/api/limits", headers=auth(tokens["olga"])).status_code == 403
 
 
+def test_one_operator_cannot_start_calls_without_end(connect, hub):
+    from monitor.hub.limits import Limiter, PublishLimits
+
+    store, tokens = hub
+    app = create_hub_app(store)
+    clock = FakeClock()
+    app.state.hub.limiter = Limiter(PublishLimits(new_calls_per_s=0.5, new_calls_burst=2), clock)
+    client = connect(app)
+    with published(client, tokens["olga"]) as ws:
+        assert [send(ws, msg(c, ev(c, 0))).get("reason") for c in ("a", "b", "c")] == [None, None, "rate_limited"]
+        assert send(ws, msg("a", ev("a", 1))).get("reason") is None        # an open call goes on
+        clock.now += 2.0
+        assert send(ws, msg("c", ev("c", 0))).get("reason") is None
+    assert {r[0] for r in store.query("SELECT id FROM calls")} == {"a", "b", "c"}
+
+
+def test_a_large_message_that_is_not_a_clip_is_refused_before_parsing(connect, hub):
+    store, tokens = hub
+    client = connect(create_hub_app(store))
+    with published(client, tokens["olga"]) as ws:
+        bomb = '{"kind":"clip","call_id":"c1","t_start":0,"pad":[' + "[]," * 300_000 + '[]]}'
+        assert send(ws, bomb)["reason"] == "too_large"
+        audio = base64.b64encode(b"\1\0" * 16000 * 9).decode()             # 9 s: 384 kB of base64
+        reply = send(ws, clip_msg("c1", audio, t_start=0.0, t_end=9.0))
+        assert reply["kind"] == "clip_ack" and "refused" not in reply
+    assert len(store.clips("c1")) == 1
+
+
+def test_calls_lists_are_bounded(connect, hub):
+    store, tokens = hub
+    for k in range(30):
+        store.ensure_call(f"c{k:02d}", "olga", time.time() - k)
+    client = connect(create_hub_app(store))
+    get = lambda **q: client.get("/api/calls", params={"all": "true", **q}, headers=auth(tokens["sue"]))  # noqa: E731
+    page = get(limit=10).json()
+    assert len(page["calls"]) == 10 and page["truncated"] is True
+    assert {c["id"] for c in page["calls"]} == {f"c{k:02d}" for k in range(10)}   # the most recent
+    whole = get().json()
+    assert len(whole["calls"]) == 30 and whole["truncated"] is False
+    assert get(limit=100_000).status_code == 422
+
+
 def test_the_default_rate_is_far_above_a_real_call():
     from monitor.hub.limits import DEFAULT
 
@@ -367,6 +409,26 @@ def test_live_audio_frames_are_bounded_and_drops_counted(connect, hub):
             clock.now += 1.0
             pub.send_bytes(b"\7" * 1000)
             assert ear.receive_bytes() == b"\7" * 1000    # the dropped frames never arrived
+    assert app.state.hub.limiter.audio_dropped == 2
+
+
+def test_floods_of_tiny_audio_frames_are_bounded_too(connect, hub):
+    from monitor.hub.limits import Limiter, PublishLimits
+
+    store, tokens = hub
+    app = create_hub_app(store)
+    clock = FakeClock()
+    app.state.hub.limiter = Limiter(PublishLimits(audio_bytes_per_s=1000.0, audio_burst_bytes=2048.0,
+                                                  audio_frame_bytes=1000), clock)
+    client = connect(app)
+    with published(client, tokens["olga"]) as pub:
+        assert send(pub, msg("live", ev("live", 0)))["seq"] == 0
+        with client.websocket_connect("/ws/listen/live", headers=auth(tokens["sue"])) as ear:
+            assert pub.receive_json()["on"] is True
+            for k in range(6):                    # 10 bytes each, but each costs 512
+                pub.send_bytes(bytes([k + 1]) * 10)
+            assert send(pub, msg("live", ev("live", 1)))["seq"] == 1
+            assert [ear.receive_bytes()[0] for _ in range(4)] == [1, 2, 3, 4]
     assert app.state.hub.limiter.audio_dropped == 2
 
 

@@ -10,7 +10,8 @@ operators publish and read only their own calls, supervisors read all.
 - ``WS /ws/dashboard``: supervisors get a ``calls`` snapshot, then the newest
   state of each call that changed, coalesced (:mod:`monitor.hub.fanout`);
 - ``WS /ws/listen/{call_id}``: a supervisor listens to a live call (audited);
-- ``GET /api/calls``, ``/api/calls/{id}`` (one page of events: ``after_seq``,
+- ``GET /api/calls`` (at most ``limit``, default 1000; ``truncated`` says when
+  there were more), ``/api/calls/{id}`` (one page of events: ``after_seq``,
   ``limit``), ``/api/calls/{id}/report``, ``/api/clips/{id}/audio`` (audited),
   ``/api/audit``, ``/api/me``, ``/api/limits`` (publish limits and refusals).
 
@@ -46,6 +47,9 @@ from monitor.hub.sockets import Sockets
 from monitor.hub.store import Store
 from monitor.hub.validate import CALL_ID, INT64_MAX
 from monitor.hub.wire import send_json
+
+LISTEN_MESSAGE_PAUSE_S = 0.01          # messages from a listening supervisor are read 100 a second at most
+CALLS_DEFAULT, CALLS_MAX = 1000, 5000  # calls in one GET /api/calls
 
 
 def _bearer(value: str | None) -> str | None:
@@ -125,15 +129,19 @@ def create_hub_app(store: Store) -> FastAPI:
     @app.get("/api/calls")
     async def calls(user: User = Depends(user_from), state: str | None = None,
                     operator: str | None = None, since: float | None = None,
-                    flagged: bool | None = None, all: bool = Query(False)) -> dict[str, Any]:
+                    flagged: bool | None = None, all: bool = Query(False),
+                    limit: int = Query(CALLS_DEFAULT, ge=1, le=CALLS_MAX)) -> dict[str, Any]:
         if user.role != "supervisor":
             if operator not in (None, user.name):
                 raise HTTPException(403, "operators can read only their own calls")
             operator = user.name
         if since is not None and not math.isfinite(since):
             raise HTTPException(422, "since must be a finite number (epoch seconds)")
-        return {"calls": store.calls(operator=operator, state=state, since=since, flagged=flagged,
-                                     all_calls=all or since is not None or operator is not None)}
+        found = store.calls(operator=operator, state=state, since=since, flagged=flagged,
+                            all_calls=all or since is not None or operator is not None, limit=limit + 1)
+        # at most ``limit`` (the most recently active): a database of months of calls is not
+        # read whole for one request
+        return {"calls": found[:limit], "truncated": len(found) > limit}
 
     @app.get("/api/calls/{call_id}")
     def call(call_id: str, user: User = Depends(user_from),
@@ -196,9 +204,9 @@ def create_hub_app(store: Store) -> FastAPI:
                 if msg.get("type") == "websocket.disconnect":
                     break
                 if msg.get("bytes") is not None:
-                    await session.relay_audio(msg["bytes"])
-                    continue
-                pause = await session.handle_text(msg.get("text") or "")
+                    pause = await session.relay_audio(msg["bytes"])
+                else:
+                    pause = await session.handle_text(msg.get("text") or "")
                 # a flooding publisher waits; every publisher yields after each message: a
                 # backlog read without a pause would hold the loop (dashboards, timers) for seconds
                 await asyncio.sleep(pause)
@@ -252,6 +260,7 @@ def create_hub_app(store: Store) -> FastAPI:
                 msg = await ws.receive()
                 if msg.get("type") == "websocket.disconnect":
                     break
+                await asyncio.sleep(LISTEN_MESSAGE_PAUSE_S)   # a listener has nothing to say
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

@@ -19,6 +19,7 @@ message the hub will not store gets the same kind of reply with ``"refused"``
   base64 audio; ...) and never will be stored.
 
 An exact resend of a stored event is acked as usual (no duplicate is stored).
+A new call id also counts against the user's new-call rate (``rate_limited``).
 Refusals are counted per reason and user (``GET /api/limits``).  Binary
 messages are live audio for listening supervisors: relayed for this
 connection's calls only, bounded per frame and per second, drops counted.
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 MAX_PAUSE_S = 0.1           # the longest a rate-limited connection is made to wait per message
 CLIP_COST_BYTES = 64 * 1024  # a clip costs one event per this many characters
+AUDIO_FRAME_COST = 512       # a live-audio frame costs at least this many bytes (no floods of tiny frames)
+MAX_ITEMS_LARGE = 1000       # JSON items a message over MAX_EVENT_CHARS may hold (a clip holds ~8)
 
 
 class PublishSession:
@@ -70,6 +73,10 @@ class PublishSession:
         if len(text) > validate.MAX_MESSAGE_CHARS:
             raise Refused("too_large", f"a message of {len(text)} characters "
                           f"(at most {validate.MAX_MESSAGE_CHARS})")
+        if len(text) > validate.MAX_EVENT_CHARS and sum(map(text.count, ",[{")) > MAX_ITEMS_LARGE:
+            # only a clip may be this large, and its bulk is one base64 string: millions of
+            # small items would take many times the message's size to parse
+            raise Refused("too_large", f"a message of {len(text)} characters that is not a clip")
         try:
             data = loads(text)
         except NonFinite as exc:
@@ -104,6 +111,11 @@ class PublishSession:
         """Only the operator who started a call publishes into it."""
         if call_id in self.owned:
             return
+        if self.hub.store.call(call_id) is None:
+            self._wait = self.hub.limiter.new_call(self.user.name)
+            if self._wait > 0:
+                raise Refused("rate_limited", f"{self.user.name} started too many calls; "
+                              "not stored, send it again later")
         owner = self.hub.store.ensure_call(call_id, self.user.name, time.time())
         if owner != self.user.name:
             raise Refused("not_owner", "this call belongs to another operator")
@@ -112,17 +124,23 @@ class PublishSession:
         if self.hub.listeners.get(call_id):
             await self.hub.set_listening(call_id, "")
 
-    async def relay_audio(self, payload: bytes) -> None:
+    async def relay_audio(self, payload: bytes) -> float:
+        """Relay one live-audio frame; returns how long to pause before the next."""
         limits = self.hub.limiter.limits
-        if len(payload) > limits.audio_frame_bytes or self.audio.take(len(payload)) > 0:
+        if len(payload) > limits.audio_frame_bytes:
             self.hub.limiter.audio_dropped += 1
-            return
+            return 0.0
+        wait = self.audio.take(max(len(payload), AUDIO_FRAME_COST))
+        if wait > 0:
+            self.hub.limiter.audio_dropped += 1
+            return min(wait, MAX_PAUSE_S)
         for call_id in self.owned:
             for listener in list(self.hub.listeners.get(call_id, ())):
                 try:
                     await listener.send_bytes(payload)
                 except Exception:             # a listener that just left
                     pass
+        return 0.0
 
     def close(self) -> None:
         for call_id in self.owned:

@@ -26,12 +26,15 @@ class PublishLimits:
     events_per_s: float = 200.0          # sustained, per user, events and clips together
     burst: float = 4000.0                # what a user may send at once before the rate applies
     sockets_per_user: int = 8            # open publish connections per user
+    new_calls_per_s: float = 1 / 6       # new call ids per user: 10 a minute (a live call lasts minutes)
+    new_calls_burst: float = 20          # ... and 20 at once (a batch of recordings replayed to the hub)
     audio_bytes_per_s: float = 256 * 1024   # live audio per connection (16 kHz PCM is 32 kB/s)
     audio_burst_bytes: float = 1024 * 1024
     audio_frame_bytes: int = 64 * 1024   # one live-audio frame
 
     def __post_init__(self) -> None:
         if not (self.events_per_s > 0 and self.burst >= 1 and self.sockets_per_user >= 1
+                and self.new_calls_per_s > 0 and self.new_calls_burst >= 1
                 and self.audio_bytes_per_s > 0 and self.audio_burst_bytes >= self.audio_frame_bytes > 0):
             raise ValueError(f"publish limits out of range: {self}")
 
@@ -67,6 +70,7 @@ class Limiter:
         self.limits = limits
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
+        self._new_calls: dict[str, TokenBucket] = {}
         self.refused: Counter[str] = Counter()             # by reason
         self.refused_by_user: Counter[str] = Counter()
         self.audio_dropped = 0
@@ -77,6 +81,15 @@ class Limiter:
         if bucket is None:
             bucket = self._buckets[user] = TokenBucket(self.limits.events_per_s, self.limits.burst, self._clock)
         return bucket.take(cost)
+
+    def new_call(self, user: str) -> float:
+        """0.0 if ``user`` may start another call now, else seconds to wait: one
+        operator cannot fill every dashboard with thousands of calls."""
+        bucket = self._new_calls.get(user)
+        if bucket is None:
+            bucket = self._new_calls[user] = TokenBucket(self.limits.new_calls_per_s,
+                                                         self.limits.new_calls_burst, self._clock)
+        return bucket.take()
 
     def audio_bucket(self) -> TokenBucket:
         return TokenBucket(self.limits.audio_bytes_per_s, self.limits.audio_burst_bytes, self._clock)

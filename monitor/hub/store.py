@@ -281,9 +281,10 @@ class Store:
     def calls(self, *, operator: str | None = None, state: str | None = None,
               since: float | None = None, flagged: bool | None = None, all_calls: bool = False,
               ids: list[str] | None = None, live_within_s: float = 120.0,
-              now: float | None = None) -> list[dict[str, Any]]:
+              now: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Live calls and flagged ones (which stay listed after they end), or every
-        call matching the filters with ``all_calls``; most urgent first."""
+        call matching the filters with ``all_calls``; most urgent first.  With
+        ``limit``, only the ``limit`` most recently active calls are read."""
         now = time.time() if now is None else now
         sql = "SELECT * FROM calls WHERE 1 = 1"
         args: list[Any] = []
@@ -304,6 +305,9 @@ class Store:
                 return []
             sql += f" AND id IN ({', '.join('?' * len(ids))})"
             args.extend(ids)
+        if limit is not None:
+            sql += " ORDER BY last_event_at DESC LIMIT ?"
+            args.append(limit)
         out = []
         for row in self.query(sql, args):
             live = row["ended_at"] is None and now - row["last_event_at"] <= live_within_s
