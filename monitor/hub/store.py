@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from monitor import vocabulary
 from monitor.errors import CalmlineError
 from monitor.hub import dbfile
 from monitor.hub.validate import Refused
@@ -111,6 +112,7 @@ MIGRATIONS: list[str] = [
 
 LEVEL_RANK = {"calm": 0, "tense": 1, "escalated": 2, "abusive": 3}
 FLAG_CATEGORIES = ("abuse", "legal_threat")
+CUSTOMER_SEVERITY = vocabulary.CUSTOMER_SEVERITY
 
 
 class Store:
@@ -250,10 +252,12 @@ class Store:
             if LEVEL_RANK.get(level, 0) >= 2:
                 self._flag(call_id, level)
         elif kind == "trigger":
-            db.execute("UPDATE calls SET last_trigger = ?, last_trigger_at = ? WHERE id = ?",
-                       (f"{e['category']}: {e['text']}", now, call_id))
+            if e["category"] in CUSTOMER_SEVERITY:     # not the operator's own phrases
+                self._last_trigger(call_id, now)
             if e["category"] in FLAG_CATEGORIES:
                 self._flag(call_id, e["category"])
+        elif kind == "trigger_withdrawn":
+            self._last_trigger(call_id, None)
         elif kind == "prompt":
             db.execute("INSERT INTO prompts (call_id, prompt_id, seq, kind, title, t) VALUES (?, ?, ?, ?, ?, ?) "
                        "ON CONFLICT DO NOTHING", (call_id, e["id"], e["seq"], e["kind"], e["title"], e["t"]))
@@ -269,6 +273,31 @@ class Store:
             if incident:
                 db.execute("INSERT INTO incidents VALUES (?, ?, ?) ON CONFLICT (call_id) DO NOTHING",
                            (call_id, json.dumps(incident, ensure_ascii=False), now))
+
+    def _last_trigger(self, call_id: str, now: float | None) -> None:
+        """The call's "last trigger": its customer's most serious trigger (the latest of
+        those), leaving out any the final transcript withdrew; ``now`` (a new customer
+        trigger) also marks when the customer last pushed the matter."""
+        rows = self.db.execute("SELECT type, body FROM events WHERE call_id = ? AND type IN "
+                               "('trigger', 'trigger_withdrawn') ORDER BY seq", (call_id,)).fetchall()
+        found, withdrawn = [], set()
+        for kind, body in rows:
+            e = load_stored(body)
+            key = (e.get("speaker"), e.get("t"), e.get("id"))
+            if kind == "trigger_withdrawn":
+                withdrawn.add(key)
+            elif e.get("category") in CUSTOMER_SEVERITY:
+                found.append((key, e))
+        kept = [e for key, e in found if key not in withdrawn]
+        worst = min(kept, default=None, key=lambda e: CUSTOMER_SEVERITY.index(e["category"]))
+        if worst is not None:                 # the latest of the most serious ones
+            worst = [e for e in kept if e["category"] == worst["category"]][-1]
+        text = f"{worst['category']}: {worst['text']}" if worst else None
+        if now is None:
+            self.db.execute("UPDATE calls SET last_trigger = ? WHERE id = ?", (text, call_id))
+        else:
+            self.db.execute("UPDATE calls SET last_trigger = ?, last_trigger_at = ? WHERE id = ?",
+                            (text, now, call_id))
 
     def _flag(self, call_id: str, flag: str) -> None:
         row = self.db.execute("SELECT flags FROM calls WHERE id = ?", (call_id,)).fetchone()
