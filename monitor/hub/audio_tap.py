@@ -4,7 +4,9 @@ A pipeline stage (it sees the framed audio) and a bus sink (it sees the flags).
 Audio is mixed to one channel.  It leaves the PC only while a supervisor is
 listening (``publisher.listening``) and as clips of about ``clip_pad_s`` either
 side of a flag: the call reaching escalated or abusive, an insult, a legal
-threat.  Overlapping flags share one clip (at most ``clip_max_s`` long).
+threat.  Overlapping flags share one clip (at most ``clip_max_s`` long).  A
+trigger that the final transcript withdrew (``trigger_withdrawn``) is no longer a
+reason for its clip: a clip not yet sent that has no other reason left is dropped.
 """
 
 from __future__ import annotations
@@ -35,11 +37,15 @@ class AudioTap:
         self._keep = keep
         self._clips: list[list[Any]] = []    # [t_start, t_end, reason]; under _lock:
         self._lock = threading.Lock()        # flags also arrive on the transcriber's thread
+        self._by_trigger: dict[tuple[Any, float, Any], tuple[list[Any], str]] = {}
         self._t = 0.0
         self.clips_sent = 0
 
     # --- bus side ---------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
+        if event.type == "trigger_withdrawn":
+            self._withdraw((event.speaker, event.t, event.get("id")))
+            return
         reason = ""
         if event.type == "state" and event["level"] in FLAG_STATES:
             reason = event["level"]
@@ -55,8 +61,27 @@ class AudioTap:
                     clip[1] = max(clip[1], end)
                     if reason not in clip[2].split(","):
                         clip[2] += "," + reason
-                    return
-            self._clips.append([start, end, reason])
+                    break
+            else:
+                clip = [start, end, reason]
+                self._clips.append(clip)
+            if event.type == "trigger":
+                self._by_trigger[(event.speaker, event.t, event.get("id"))] = (clip, reason)
+
+    def _withdraw(self, key: tuple[Any, float, Any]) -> None:
+        with self._lock:
+            entry = self._by_trigger.pop(key, None)
+            if entry is None:
+                return
+            clip, reason = entry
+            still = any(c is clip and r == reason for c, r in self._by_trigger.values())
+            if still or not any(c is clip for c in self._clips):      # another reason, or sent
+                return
+            reasons = [r for r in clip[2].split(",") if r != reason]
+            if reasons:
+                clip[2] = ",".join(reasons)
+            else:
+                self._clips = [c for c in self._clips if c is not clip]
 
     # --- pipeline side -------------------------------------------------------------------
     def process(self, pcm: np.ndarray, frontend: Any) -> None:
@@ -82,6 +107,9 @@ class AudioTap:
         with self._lock:
             due = [c for c in self._clips if c[1] <= now]
             self._clips = [c for c in self._clips if c[1] > now]
+            if due:                  # a sent clip's triggers can no longer be taken out of it
+                self._by_trigger = {k: v for k, v in self._by_trigger.items()
+                                    if not any(v[0] is c for c in due)}
         for t_start, t_end, reason in due:
             t_end = min(t_end, end if end is not None else t_end)
             pcm = self._cut(t_start, t_end)
