@@ -128,12 +128,19 @@ class Event:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"),
-                          allow_nan=False)
+        return _ENCODE(self.to_dict())
+
+
+#: One encoder for every line: compact, UTF-8 text as is, and never NaN/Infinity
+#: (which is not JSON; a reader would choke on it).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 def _plain(value: Any) -> Any:
-    return round(value, 4) if isinstance(value, float) else thaw(value)
+    kind = type(value)
+    if kind is float:
+        return round(value, 4)
+    return value if kind in (int, str, bool, type(None)) else thaw(value)
 
 
 _OPT = ABSENT       # default of an optional field: left out of the JSON when not given
@@ -392,7 +399,7 @@ def make_event(
     known = _PAYLOAD[cls]
     # deep-frozen: no sink can change what the next one sees, and the caller's own
     # dicts and lists (e.g. the summary fields it also returns) are not shared
-    payload = {k: freeze(v) for k, v in data.items() if k in known}
+    payload = {k: freeze(v) for k, v in data.items() if k in known}   # scalars pass as they are
     extra = {k: v for k, v in data.items() if k not in known}
     return cls(call_id=call_id, seq=seq, t=float(t), wall=float(wall), speaker=speaker,
                extra=freeze(extra) if extra else FrozenDict(), **payload)

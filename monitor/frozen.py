@@ -61,11 +61,16 @@ class FrozenList(list):
         return thaw(self)
 
 
+#: Immutable leaves, returned as they are without an ABC check (most event fields).
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
 def freeze(value: Any) -> Any:
     """A deep, read-only copy of JSON-like data (dicts, lists, tuples, scalars).
 
     Already frozen containers are returned as they are (they were frozen deeply)."""
-    if type(value) in (FrozenDict, FrozenList):
+    kind = type(value)
+    if kind in _SCALARS or kind is FrozenDict or kind is FrozenList:
         return value
     if isinstance(value, Mapping):
         return FrozenDict({k: freeze(v) for k, v in value.items()})
@@ -76,6 +81,8 @@ def freeze(value: Any) -> Any:
 
 def thaw(value: Any) -> Any:
     """A plain, mutable deep copy of (possibly frozen) JSON-like data."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
