@@ -38,9 +38,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
+from _hub import pct, proc_cpu_s, running_hub  # noqa: E402
 from monitor.events import make_event  # noqa: E402
 from monitor.hub.auth import add_user  # noqa: E402
 from monitor.hub.store import Store  # noqa: E402
@@ -60,29 +58,6 @@ WINDOW = 256
 LINES = ["I have been waiting three weeks for this refund", "can you just tell me where my money is",
          "I understand, let me look at your account", "I want to speak to your manager right now"]
 LEVELS = ["calm", "tense", "escalated", "calm"]
-
-
-def calmline_cmd() -> list[str]:
-    script = Path(sys.executable).parent / "calmline"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 @dataclass
@@ -259,31 +234,10 @@ def scenario(name: str, calls_n: int, rate: float, boards_n: int, seconds: float
     sup_token = add_user(store, "supervisor1", "supervisor")
     calls = [Call(f"fan-{i:04d}", add_user(store, f"op{i:04d}", "operator")) for i in range(calls_n)]
     store.close()
-    port = free_port()
-    log = open(work / "hub.log", "w")
-    hub = subprocess.Popen(calmline_cmd() + ["hub", "--db", str(db), "--port", str(port)],
-                           stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if hub.poll() is not None:
-                raise SystemExit(f"the hub exited ({hub.returncode}): {(work / 'hub.log').read_text()[-500:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the hub did not start within 30 s")
-                time.sleep(0.1)
-        r = asyncio.run(drive(port, calls, sup_token, rate, boards_n, seconds, hub.pid))
+        with running_hub(db, work / "hub.log") as hub:
+            r = asyncio.run(drive(hub.port, calls, sup_token, rate, boards_n, seconds, hub.proc.pid))
     finally:
-        hub.send_signal(signal.SIGINT)
-        try:
-            hub.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            hub.kill()
-            hub.wait()
-        log.close()
         shutil.rmtree(work, ignore_errors=True)
     r.update(name=name, calls=calls_n, rate=rate, dashboards=boards_n, seconds=seconds)
     return r

@@ -42,9 +42,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -54,34 +51,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _hub import pct, proc_cpu_s, running_hub  # noqa: E402
+
 TARGET_ME_P95_MS = 200.0
 CUSTOMER_LINES = ["I have been waiting three weeks for this refund",
                   "can you just tell me where my money is",
                   "this is the third time I am explaining the same thing",
                   "fine, but I want that in writing"]
-
-
-def calmline_cmd() -> list[str]:
-    script = Path(sys.executable).parent / "calmline"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 # --- the supervisor (another process) ----------------------------------------------------
@@ -263,24 +239,6 @@ def run_operators(ops: list[Operator], stop_at: float) -> None:
 
 # --- the run -----------------------------------------------------------------------------
 
-def start_hub(db: Path, port: int, log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "w")
-    hub = subprocess.Popen(calmline_cmd() + ["hub", "--db", str(db), "--port", str(port)],
-                           stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
-    deadline = time.monotonic() + 30
-    while True:
-        if hub.poll() is not None:
-            raise SystemExit(f"the hub exited ({hub.returncode}); see {log_path}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return hub
-        except OSError:
-            if time.monotonic() > deadline:
-                hub.kill()
-                raise SystemExit("the hub did not start within 30 s")
-            time.sleep(0.1)
-
-
 def summarise(values: list[float]) -> dict[str, float]:
     return {"n": len(values), "p50": pct(values, 50), "p95": pct(values, 95), "max": max(values, default=float("nan"))}
 
@@ -303,12 +261,11 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     """Both phases against a fresh hub; the raw samples and counters."""
     db = work / "hub.sqlite3"
     tokens = make_users(db, args.operators)
-    port = free_port()
-    hub = start_hub(db, port, work / "hub.log")
     ctx = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue = ctx.Queue()
     cpu: dict[str, float] = {}
-    try:
+    with running_hub(db, work / "hub.log") as hub:
+        port = hub.port
         rng = random.Random(args.seed)
         ops = [Operator(f"http://127.0.0.1:{port}", tok, f"bench-{i:03d}", work / "spool",
                         random.Random(rng.random())) for i, tok in enumerate(tokens["ops"])]
@@ -324,12 +281,12 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
         def timeline() -> None:
             for key, at in (("base0", phases["base"][0]), ("base1", phases["base"][1])):
                 time.sleep(max(0.0, at - time.time()))
-                cpu[key] = proc_cpu_s(hub.pid)
+                cpu[key] = proc_cpu_s(hub.proc.pid)
             time.sleep(max(0.0, flood_at - time.time()))
             flooder.start()
-            cpu["flood0"], cpu["flood0_at"] = proc_cpu_s(hub.pid), time.time()
+            cpu["flood0"], cpu["flood0_at"] = proc_cpu_s(hub.proc.pid), time.time()
             flooder.join(timeout=args.seconds + 60)
-            cpu["flood1"], cpu["flood1_at"] = proc_cpu_s(hub.pid), time.time()
+            cpu["flood1"], cpu["flood1_at"] = proc_cpu_s(hub.proc.pid), time.time()
 
         clock = threading.Thread(target=timeline, daemon=True)
         clock.start()
@@ -338,13 +295,6 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
         got = [results.get(timeout=60) for _ in range(2)]
         prober.join(timeout=10)
         stats = [op.publisher.close(timeout=10)["hub"] for op in ops]
-    finally:
-        hub.send_signal(signal.SIGINT)
-        try:
-            hub.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            hub.kill()
-            hub.wait()
     return {"probed": next(g for g in got if "me" in g), "flooded": next(g for g in got if "sent" in g),
             "ops": ops, "stats": stats, "cpu": cpu, "base": phases["base"]}
 

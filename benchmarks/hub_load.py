@@ -28,8 +28,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -42,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
+from _hub import calmline_cmd, pct, proc_cpu_s, proc_status_kb, running_hub  # noqa: E402
 from monitor.events import make_event  # noqa: E402
 
 WINDOW = 256                      # unacked messages in flight per publisher, as HubPublisher
@@ -66,47 +65,10 @@ TRIGGERS = [("legal_threat", "en.legal.court", "take you to court"),
 LEVELS = ["calm", "tense", "escalated", "calm"]
 
 
-def calmline_cmd() -> list[str]:
-    script = Path(sys.executable).parent / "calmline"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("calmline")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "monitor.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def add_user(db: Path, name: str, role: str) -> str:
     out = subprocess.run(calmline_cmd() + ["hub", "user", "add", name, "--role", role, "--db", str(db)],
                          check=True, capture_output=True, text=True).stdout
     return out.split()[-1]
-
-
-def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    utime, stime = int(fields[11]), int(fields[12])        # fields 14 and 15 of stat(5)
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
-
-
-def proc_status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 class Operator:
@@ -309,35 +271,13 @@ def main() -> None:
     db = work / "hub.sqlite3"
     sup_token = add_user(db, "supervisor1", "supervisor")
     tokens = [add_user(db, f"op{i + 1:02d}", "operator") for i in range(users)]
-    port = free_port()
-    log = open(work / "hub.log", "w")
-    hub = subprocess.Popen(calmline_cmd() + ["hub", "--db", str(db), "--port", str(port)],
-                           stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if hub.poll() is not None:
-                raise SystemExit(f"the hub exited ({hub.returncode}); see {work / 'hub.log'}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the hub did not start within 30 s")
-                time.sleep(0.1)
-        rss_start_kb = proc_status_kb(hub.pid, "VmRSS")
+    with running_hub(db, work / "hub.log") as hub:
+        rss_start_kb = proc_status_kb(hub.proc.pid, "VmRSS")
         load_before = os.getloadavg()[0]
-        r = asyncio.run(drive(port, tokens, sup_token, args.operators, args.seconds, hub.pid, args.seed))
-        peak_rss_kb = proc_status_kb(hub.pid, "VmHWM")
+        r = asyncio.run(drive(hub.port, tokens, sup_token, args.operators, args.seconds, hub.proc.pid,
+                              args.seed))
+        peak_rss_kb = proc_status_kb(hub.proc.pid, "VmHWM")
         load_after = os.getloadavg()[0]
-    finally:
-        hub.send_signal(signal.SIGINT)
-        try:
-            hub.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            hub.kill()
-            hub.wait()
-        log.close()
     with sqlite3.connect(str(db)) as conn:
         stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         calls = conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
