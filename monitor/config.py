@@ -81,6 +81,8 @@ class HubSection(BaseModel):
     spool_dir: Optional[str] = Field(None, description="where events wait while the hub is unreachable")
     db: Optional[str] = Field(None, description="hub database (default ~/.local/share/calmline/hub.sqlite3)")
     retention_days: float = Field(30.0, gt=0, le=3650, description="`calmline hub purge` keeps this long")
+    dashboard_ended_calls: int = Field(
+        200, ge=0, le=5000, description="ended flagged calls a dashboard lists when it connects, besides the live ones")
 
 
 class Config(BaseModel):

@@ -30,7 +30,8 @@ hub_app.add_typer(user_app, name="user")
 
 DB_HELP = ("Hub database file (default: the hub section's db in --config, else "
            "~/.local/share/calmline/hub.sqlite3); before or after the subcommand.")
-CONFIG_HELP = "TOML settings file (the hub section's db, retention_days); before or after the subcommand."
+CONFIG_HELP = ("TOML settings file (the hub section's db, retention_days, dashboard_ended_calls); "
+               "before or after the subcommand.")
 SERVE_ONLY = ("host", "port", "certfile", "keyfile", "insecure")
 
 
@@ -108,7 +109,7 @@ def hub_command(
 
     server_tls = tls.server_tls(certfile, keyfile)
     tls.check_bind(host, server_tls, insecure)
-    store, _ = open_store(None, db, config)
+    store, cfg = open_store(None, db, config)
     serve.check_port(host, port)
     users = store.query("SELECT COUNT(*) FROM users WHERE revoked_at IS NULL")[0][0]
     from rich.console import Console
@@ -124,7 +125,8 @@ def hub_command(
                   highlight=False)
     if not users:
         err.print("no users yet: add one with `calmline hub user add NAME --role supervisor`")
-    serve.run(create_hub_app(store), host, port, tls=server_tls)
+    app = create_hub_app(store, snapshot_ended=cfg.hub.dashboard_ended_calls)
+    serve.run(app, host, port, tls=server_tls)
 
 
 @user_app.command("add")

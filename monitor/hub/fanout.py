@@ -79,6 +79,11 @@ class Fanout:
         self._pending: dict[str, float] = {}
         self._task: asyncio.Task | None = None
 
+    @property
+    def task(self) -> asyncio.Task | None:
+        """The pending flush, if any (cancelled at shutdown)."""
+        return self._task
+
     # --- ingest side ---------------------------------------------------------------
     def changed(self, call_id: str) -> None:
         """An event of ``call_id`` was ingested (call from the event loop)."""

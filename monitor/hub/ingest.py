@@ -39,7 +39,7 @@ from monitor.hub.validate import Refused
 from monitor.hub.wire import NonFinite, WireError, loads, send_json
 
 if TYPE_CHECKING:
-    from monitor.hub.app import Hub
+    from monitor.hub.state import Hub
 
 MAX_PAUSE_S = 0.1           # the longest a rate-limited connection is made to wait per message
 CLIP_COST_BYTES = 64 * 1024  # a clip costs one event per this many characters

@@ -33,6 +33,11 @@ class Sockets:
         self._task: asyncio.Task | None = None
         self.revoked_closed = 0
 
+    @property
+    def task(self) -> asyncio.Task | None:
+        """The revocation watch, while sockets are open (cancelled at shutdown)."""
+        return self._task
+
     def add(self, ws: Any, token: str, user: User, route: str) -> None:
         self._open[ws] = (token_hash(token), user, route)
         if self._task is None or self._task.done():

@@ -113,6 +113,8 @@ MIGRATIONS: list[str] = [
 LEVEL_RANK = {"calm": 0, "tense": 1, "escalated": 2, "abusive": 3}
 FLAG_CATEGORIES = ("abuse", "legal_threat")
 CUSTOMER_SEVERITY = vocabulary.CUSTOMER_SEVERITY
+LIVE_WITHIN_S = 120.0      # a call with no event for this long is no longer live
+LIVE_MAX = 5000            # live calls in a dashboard's first view (the most recently active)
 
 
 class Store:
@@ -309,7 +311,7 @@ class Store:
     # --- reads ----------------------------------------------------------------------
     def calls(self, *, operator: str | None = None, state: str | None = None,
               since: float | None = None, flagged: bool | None = None, all_calls: bool = False,
-              ids: list[str] | None = None, live_within_s: float = 120.0,
+              ids: list[str] | None = None, live_within_s: float = LIVE_WITHIN_S,
               now: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Live calls and flagged ones (which stay listed after they end), or every
         call matching the filters with ``all_calls``; most urgent first.  With
@@ -337,22 +339,22 @@ class Store:
         if limit is not None:
             sql += " ORDER BY last_event_at DESC LIMIT ?"
             args.append(limit)
-        out = []
-        for row in self.query(sql, args):
-            live = row["ended_at"] is None and now - row["last_event_at"] <= live_within_s
-            if not (all_calls or live or row["flagged"]):
-                continue
-            out.append({
-                "id": row["id"], "operator": row["operator"], "state": row["state"],
-                "peak_state": row["peak_state"], "flagged": bool(row["flagged"]),
-                "flags": json.loads(row["flags"]), "live": live,
-                "started_at": row["started_at"], "ended_at": row["ended_at"],
-                "duration": round(finite_or_none(row["duration"]) or 0.0, 1), "last_trigger": row["last_trigger"],
-                "last_trigger_at": row["last_trigger_at"], "last_event_at": row["last_event_at"],
-            })
-        out.sort(key=lambda c: (not c["live"], -LEVEL_RANK.get(c["state"], 0),
-                                -(c["last_trigger_at"] or 0), -c["last_event_at"]))
-        return out
+        rows = self.query(sql, args)
+        states = [_call_state(row, now, live_within_s) for row in rows]
+        return _urgent_first([c for c in states if all_calls or c["live"] or c["flagged"]])
+
+    def dashboard_calls(self, ended: int, *, live_max: int = LIVE_MAX, live_within_s: float = LIVE_WITHIN_S,
+                        now: float | None = None) -> list[dict[str, Any]]:
+        """A dashboard's first view, bounded: the live calls (at most ``live_max``,
+        the most recently active) and the ``ended`` most recently active flagged
+        calls that are not live; most urgent first."""
+        now = time.time() if now is None else now
+        cutoff = now - live_within_s
+        live = self.query("SELECT * FROM calls WHERE ended_at IS NULL AND last_event_at >= ? "
+                          "ORDER BY last_event_at DESC LIMIT ?", (cutoff, live_max))
+        flagged = self.query("SELECT * FROM calls WHERE flagged = 1 AND NOT (ended_at IS NULL AND "
+                             "last_event_at >= ?) ORDER BY last_event_at DESC LIMIT ?", (cutoff, ended))
+        return _urgent_first([_call_state(row, now, live_within_s) for row in live + flagged])
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM calls WHERE id = ?", (call_id,))
@@ -439,3 +441,22 @@ class Store:
             with dbfile.translated(self.path):
                 self.log_kept = not dbfile.checkpoint_truncate(self.db)
         return counts
+
+
+def _call_state(row: sqlite3.Row, now: float, live_within_s: float) -> dict[str, Any]:
+    """A call as the dashboard and ``GET /api/calls`` show it."""
+    return {
+        "id": row["id"], "operator": row["operator"], "state": row["state"],
+        "peak_state": row["peak_state"], "flagged": bool(row["flagged"]),
+        "flags": json.loads(row["flags"]),
+        "live": row["ended_at"] is None and now - row["last_event_at"] <= live_within_s,
+        "started_at": row["started_at"], "ended_at": row["ended_at"],
+        "duration": round(finite_or_none(row["duration"]) or 0.0, 1), "last_trigger": row["last_trigger"],
+        "last_trigger_at": row["last_trigger_at"], "last_event_at": row["last_event_at"],
+    }
+
+
+def _urgent_first(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Live before ended, then by state, then by the latest trigger and activity."""
+    return sorted(calls, key=lambda c: (not c["live"], -LEVEL_RANK.get(c["state"], 0),
+                                        -(c["last_trigger_at"] or 0), -c["last_event_at"]))
