@@ -64,6 +64,9 @@ class SessionPlan:
     outputs: Outputs = Outputs()
     hub: HubTarget | None = None
     screen: ScreenTarget | None = None
+    # builds the call's transcription stage from a model the process shares (serve's
+    # pool) instead of loading one for the call; None: load the configured model
+    transcriber: Callable[[EventBus, tuple[str, ...]], Stage] | None = None
 
 
 @dataclass
@@ -78,10 +81,13 @@ class CallStages:
 
 def build_stages(cfg: Config, bus: EventBus, speakers: tuple[str, ...], *, transcribe: bool,
                  live: bool, say: Say, hub: HubTarget | None = None,
-                 audio_time: Callable[[], float] = lambda: 0.0) -> CallStages:
+                 audio_time: Callable[[], float] = lambda: 0.0,
+                 transcriber: Callable[[EventBus, tuple[str, ...]], Stage] | None = None) -> CallStages:
     """The optional parts of the pipeline, in the order they must run."""
     out = CallStages()
-    if transcribe:
+    if transcribe and transcriber is not None:
+        out.stages.append(transcriber(bus, speakers))
+    elif transcribe:
         from monitor.asr.transcription import transcription_stage   # numpy + model on demand
 
         out.stages.append(transcription_stage(cfg, bus, speakers, live=live, say=say))
@@ -137,7 +143,8 @@ class CallSession:
         self._open_outputs(plan.outputs)
         self.parts = build_stages(cfg, self.bus, info.channel_map.speakers,
                                   transcribe=plan.transcribe, live=plan.live, say=say,
-                                  hub=plan.hub, audio_time=self.audio_time)
+                                  hub=plan.hub, audio_time=self.audio_time,
+                                  transcriber=plan.transcriber)
         self._cleanup.callback(self._close_hub)          # runs last
         if self.sink is not None:
             self._cleanup.callback(self.sink.close)
