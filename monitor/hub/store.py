@@ -20,98 +20,15 @@ from typing import Any, Iterable
 
 from monitor import vocabulary
 from monitor.errors import CalmlineError
+from monitor.events import (CallEnd, Event, EventError, Listening, Prompt, PromptAck, State, Stats, Summary,
+                            Trigger, TriggerWithdrawn, Utterance, event_from_dict)
 from monitor.hub import dbfile
+from monitor.hub.schema import MIGRATIONS
 from monitor.hub.validate import Refused
 from monitor.hub.wire import finite_or_none, load_stored
 
-MIGRATIONS: list[str] = [
-    # 1: the first schema
-    """
-    CREATE TABLE users (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        role TEXT NOT NULL CHECK (role IN ('supervisor', 'operator')),
-        token_hash TEXT NOT NULL UNIQUE,
-        created_at DOUBLE PRECISION NOT NULL,
-        revoked_at DOUBLE PRECISION
-    );
-    CREATE TABLE calls (
-        id TEXT PRIMARY KEY,
-        operator TEXT NOT NULL,
-        started_at DOUBLE PRECISION NOT NULL,
-        last_event_at DOUBLE PRECISION NOT NULL,
-        ended_at DOUBLE PRECISION,
-        duration DOUBLE PRECISION NOT NULL DEFAULT 0,
-        state TEXT NOT NULL DEFAULT 'calm',
-        peak_state TEXT NOT NULL DEFAULT 'calm',
-        flagged INTEGER NOT NULL DEFAULT 0,
-        flags TEXT NOT NULL DEFAULT '[]',
-        last_trigger TEXT,
-        last_trigger_at DOUBLE PRECISION,
-        summary TEXT
-    );
-    CREATE INDEX calls_recent ON calls (last_event_at);
-    CREATE TABLE events (
-        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
-        seq INTEGER NOT NULL,
-        type TEXT NOT NULL,
-        t DOUBLE PRECISION NOT NULL,
-        speaker TEXT,
-        body TEXT NOT NULL,
-        received_at DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (call_id, seq)
-    );
-    CREATE TABLE utterances (
-        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
-        seq INTEGER NOT NULL,
-        speaker TEXT,
-        t DOUBLE PRECISION NOT NULL,
-        t_end DOUBLE PRECISION NOT NULL,
-        text TEXT NOT NULL,
-        language TEXT,
-        PRIMARY KEY (call_id, seq)
-    );
-    CREATE TABLE prompts (
-        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
-        prompt_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        title TEXT NOT NULL,
-        t DOUBLE PRECISION NOT NULL,
-        ack TEXT,
-        PRIMARY KEY (call_id, prompt_id)
-    );
-    CREATE TABLE incidents (
-        call_id TEXT PRIMARY KEY REFERENCES calls (id) ON DELETE CASCADE,
-        body TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL
-    );
-    CREATE TABLE clips (
-        id INTEGER PRIMARY KEY,
-        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
-        t_start DOUBLE PRECISION NOT NULL,
-        t_end DOUBLE PRECISION NOT NULL,
-        reason TEXT NOT NULL,
-        sample_rate INTEGER NOT NULL,
-        audio BLOB NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        UNIQUE (call_id, t_start)
-    );
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY,
-        at DOUBLE PRECISION NOT NULL,
-        user_name TEXT NOT NULL,
-        action TEXT NOT NULL,
-        call_id TEXT,
-        detail TEXT,
-        duration_s DOUBLE PRECISION
-    );
-    CREATE INDEX audit_at ON audit (at);
-    """,
-]
-
-LEVEL_RANK = {"calm": 0, "tense": 1, "escalated": 2, "abusive": 3}
-FLAG_CATEGORIES = ("abuse", "legal_threat")
+LEVEL_RANK = {level: rank for rank, level in enumerate(vocabulary.LEVELS)}
+FLAG_CATEGORIES = vocabulary.FLAG_CATEGORIES
 CUSTOMER_SEVERITY = vocabulary.CUSTOMER_SEVERITY
 LIVE_WITHIN_S = 120.0      # a call with no event for this long is no longer live
 LIVE_MAX = 5000            # live calls in a dashboard's first view (the most recently active)
@@ -185,32 +102,34 @@ class Store:
             return self.db.execute("SELECT operator FROM calls WHERE id = ?", (call_id,)).fetchone()[0]
 
     def add_event(self, call_id: str, event: dict[str, Any], now: float) -> bool:
-        """Store one (validated) event; False if this very event was already stored.
+        """Store one (validated) event as it was sent; False if this very event was
+        already stored.  It is parsed into its class once, here, and indexed by class.
 
-        :class:`~monitor.hub.validate.Refused` when the seq holds a different event
-        (``seq_conflict``) or the call has ended (``call_ended``): a call id reused
-        for a second recording is refused instead of merging two recordings."""
-        seq = int(event["seq"])
-        kind = str(event["type"])
+        :class:`~monitor.hub.validate.Refused` when it is not a schema-v1 event
+        (``bad_event``), the seq holds a different event (``seq_conflict``) or the
+        call has ended (``call_ended``): a call id reused for a second recording is
+        refused instead of merging two recordings."""
+        typed = _typed(event)
         with self.lock:
             self.db.execute("BEGIN")
             try:
-                if self._is_resend(call_id, seq, event):
+                if self._is_resend(call_id, typed, event):
                     self.db.execute("COMMIT")
                     return False
                 self.db.execute(
                     "INSERT INTO events (call_id, seq, type, t, speaker, body, received_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (call_id, seq, kind, float(event.get("t", 0.0)), event.get("speaker"),
+                    (call_id, typed.seq, typed.type, typed.t, typed.speaker,
                      json.dumps(event, ensure_ascii=False, allow_nan=False), now))
-                self._index(call_id, event, now)
+                self._index(call_id, typed, event, now)
                 self.db.execute("COMMIT")
                 return True
             except Exception as exc:
                 dbfile.rollback(self.db)       # SQLite already rolled back on a full disk
                 raise dbfile.translate(exc, self.path)
 
-    def _is_resend(self, call_id: str, seq: int, event: dict[str, Any]) -> bool:
+    def _is_resend(self, call_id: str, e: Event, event: dict[str, Any]) -> bool:
+        seq = e.seq
         row = self.db.execute("SELECT body FROM events WHERE call_id = ? AND seq = ?", (call_id, seq)).fetchone()
         if row is not None:
             if load_stored(row[0]) == event:
@@ -219,62 +138,71 @@ class Store:
                           "a call id names one recording: give this one its own call id")
         ended = self.db.execute("SELECT ended_at, summary IS NOT NULL FROM calls WHERE id = ?",
                                 (call_id,)).fetchone()
-        if ended is not None and ended[0] is not None and not self._follows_end(call_id, seq, event, ended[1]):
+        if ended is not None and ended[0] is not None and not self._follows_end(call_id, e, ended[1]):
             raise Refused("call_ended", f"call {call_id} has ended; a call id names one recording: "
                           "give a new recording its own call id")
         return False
 
-    def _follows_end(self, call_id: str, seq: int, e: dict[str, Any], has_summary: bool) -> bool:
+    def _follows_end(self, call_id: str, e: Event, has_summary: bool) -> bool:
         """After ``call_end`` a recording still sends its summary, and acks and
         listening notes on the after-call screen, all with later seqs."""
         end = self.db.execute("SELECT MAX(seq) FROM events WHERE call_id = ? AND type = 'call_end'",
                               (call_id,)).fetchone()[0]
-        if end is None or seq <= end:
+        if end is None or e.seq <= end:
             return False
-        if e["type"] == "summary":
-            return not has_summary
-        if e["type"] == "prompt_ack":
-            return self.db.execute("SELECT 1 FROM prompts WHERE call_id = ? AND prompt_id = ?",
-                                   (call_id, e["prompt_id"])).fetchone() is not None
-        return e["type"] in ("listening", "stats")
+        match e:
+            case Summary():
+                return not has_summary
+            case PromptAck(prompt_id=prompt_id):
+                return self.db.execute("SELECT 1 FROM prompts WHERE call_id = ? AND prompt_id = ?",
+                                       (call_id, prompt_id)).fetchone() is not None
+            case Listening() | Stats():
+                return True
+        return False
 
-    def _index(self, call_id: str, e: dict[str, Any], now: float) -> None:
-        kind = e["type"]
+    def _index(self, call_id: str, e: Event, raw: dict[str, Any], now: float) -> None:
+        """Keep the call's row and the tables beside it up to date with ``e``
+        (``raw``: the event as sent, stored as it came)."""
         db = self.db
         db.execute("UPDATE calls SET last_event_at = ?, duration = MAX(duration, ?) WHERE id = ?",
-                   (now, float(e.get("t", 0.0)), call_id))
-        if kind == "utterance":
-            db.execute("INSERT INTO utterances VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                       (call_id, e["seq"], e.get("speaker"), e["t"], e["t_end"], e["text"], e.get("language")))
-        elif kind == "state":
-            level = e["level"]
-            row = db.execute("SELECT peak_state FROM calls WHERE id = ?", (call_id,)).fetchone()
-            peak = level if LEVEL_RANK.get(level, 0) > LEVEL_RANK.get(row[0], 0) else row[0]
-            db.execute("UPDATE calls SET state = ?, peak_state = ? WHERE id = ?", (level, peak, call_id))
-            if LEVEL_RANK.get(level, 0) >= 2:
-                self._flag(call_id, level)
-        elif kind == "trigger":
-            if e["category"] in CUSTOMER_SEVERITY:     # not the operator's own phrases
-                self._last_trigger(call_id, now)
-            if e["category"] in FLAG_CATEGORIES:
-                self._flag(call_id, e["category"])
-        elif kind == "trigger_withdrawn":
-            self._last_trigger(call_id, None)
-        elif kind == "prompt":
-            db.execute("INSERT INTO prompts (call_id, prompt_id, seq, kind, title, t) VALUES (?, ?, ?, ?, ?, ?) "
-                       "ON CONFLICT DO NOTHING", (call_id, e["id"], e["seq"], e["kind"], e["title"], e["t"]))
-        elif kind == "prompt_ack":
-            db.execute("UPDATE prompts SET ack = ? WHERE call_id = ? AND prompt_id = ?",
-                       (e["action"], call_id, e["prompt_id"]))
-        elif kind == "call_end":
-            db.execute("UPDATE calls SET ended_at = ?, duration = ? WHERE id = ?",
-                       (now, float(e["duration"]), call_id))
-        elif kind == "summary":
-            db.execute("UPDATE calls SET summary = ? WHERE id = ?", (json.dumps(e, ensure_ascii=False), call_id))
-            incident = (e.get("coach") or {}).get("incident")
-            if incident:
-                db.execute("INSERT INTO incidents VALUES (?, ?, ?) ON CONFLICT (call_id) DO NOTHING",
-                           (call_id, json.dumps(incident, ensure_ascii=False), now))
+                   (now, e.t, call_id))
+        match e:
+            case Utterance():
+                db.execute("INSERT INTO utterances VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                           (call_id, e.seq, e.speaker, e.t, e.t_end, e.text, e.language))
+            case State(level=level):
+                row = db.execute("SELECT peak_state FROM calls WHERE id = ?", (call_id,)).fetchone()
+                peak = level if LEVEL_RANK.get(level, 0) > LEVEL_RANK.get(row[0], 0) else row[0]
+                db.execute("UPDATE calls SET state = ?, peak_state = ? WHERE id = ?", (level, peak, call_id))
+                if level in vocabulary.HEATED:
+                    self._flag(call_id, level)
+            case Trigger(category=category):
+                if category in CUSTOMER_SEVERITY:     # not the operator's own phrases
+                    self._last_trigger(call_id, now)
+                if category in FLAG_CATEGORIES:
+                    self._flag(call_id, category)
+            case TriggerWithdrawn():
+                self._last_trigger(call_id, None)
+            case Prompt():
+                db.execute("INSERT INTO prompts (call_id, prompt_id, seq, kind, title, t) VALUES (?, ?, ?, ?, ?, ?) "
+                           "ON CONFLICT DO NOTHING", (call_id, e.id, e.seq, e.kind, e.title, e.t))
+            case PromptAck():
+                db.execute("UPDATE prompts SET ack = ? WHERE call_id = ? AND prompt_id = ?",
+                           (e.action, call_id, e.prompt_id))
+            case CallEnd():
+                db.execute("UPDATE calls SET ended_at = ?, duration = ? WHERE id = ?",
+                           (now, float(e.duration), call_id))
+            case Summary():
+                self._summary(call_id, raw, now)
+
+    def _summary(self, call_id: str, raw: dict[str, Any], now: float) -> None:
+        """The summary as sent, and the incident record in it, if any."""
+        db = self.db
+        db.execute("UPDATE calls SET summary = ? WHERE id = ?", (json.dumps(raw, ensure_ascii=False), call_id))
+        incident = (raw.get("coach") or {}).get("incident")
+        if incident:
+            db.execute("INSERT INTO incidents VALUES (?, ?, ?) ON CONFLICT (call_id) DO NOTHING",
+                       (call_id, json.dumps(incident, ensure_ascii=False), now))
 
     def _last_trigger(self, call_id: str, now: float | None) -> None:
         """The call's "last trigger": its customer's most serious trigger (the latest of
@@ -441,6 +369,14 @@ class Store:
             with dbfile.translated(self.path):
                 self.log_kept = not dbfile.checkpoint_truncate(self.db)
         return counts
+
+
+def _typed(event: dict[str, Any]) -> Event:
+    """The event as its class (the codec of :mod:`monitor.events`), or ``bad_event``."""
+    try:
+        return event_from_dict(event)
+    except (EventError, TypeError, ValueError) as exc:
+        raise Refused("bad_event", f"not a schema v1 event: {exc}") from None
 
 
 def _call_state(row: sqlite3.Row, now: float, live_within_s: float) -> dict[str, Any]:

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.events import EVENT_TYPES, SCHEMA_VERSION
+from monitor.vocabulary import LEVELS, SPEAKERS
 
 CALL_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-SPEAKERS = ("operator", "customer", "call")
-LEVELS = ("calm", "tense", "escalated", "abusive")
 INT64_MAX = 2**63 - 1
 
 MAX_MESSAGE_CHARS = 8 * 1024 * 1024    # any one message (a clip carries base64 audio)
