@@ -10,7 +10,8 @@ everything else is about meaning and people, so it lives here.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+from typing import Any, Literal, Mapping
 
 from audio.channels import SPEAKERS as _AUDIO_SPEAKERS
 
@@ -103,3 +104,18 @@ def for_pages() -> dict[str, Any]:
         "categories": dict(CATEGORIES),
         "languages": list(LANGUAGES),
     }
+
+
+#: Where a served page gets :func:`page_script` (an HTML comment in the page file).
+PAGE_MARK = "<!-- calmline:vocabulary -->"
+
+
+def page_script(extra: Mapping[str, Any] | None = None) -> str:
+    """:func:`for_pages` (plus a page's own ``extra`` settings) as the page's
+    ``<script id="calmline-vocabulary" type="application/json">`` element: data,
+    never run (a Content-Security-Policy without inline scripts allows it), with
+    ``<``, ``>`` and ``&`` escaped so no term can end the element."""
+    text = json.dumps(for_pages() | dict(extra or {}), ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f'<script id="calmline-vocabulary" type="application/json">{text}</script>'

@@ -20,9 +20,11 @@
 
 (function () {
   const TOKEN_KEY = "calmline.hub.token";
-  const RANK = { calm: 0, tense: 1, escalated: 2, abusive: 3 };
-  const STATES = ["calm", "tense", "escalated", "abusive"];
-  const LIVE_STALE_MS = 120000;            // as the hub: no event for 2 minutes = not live
+  // the shared terms (monitor/vocabulary.py), put in the page by the hub: no copies here
+  const TERMS = JSON.parse(document.getElementById("calmline-vocabulary").textContent);
+  const STATES = TERMS.levels;             // in rising order
+  const RANK = Object.fromEntries(STATES.map((s, i) => [s, i]));
+  const LIVE_STALE_MS = TERMS.live_within_s * 1000;   // as the hub: no event this long = not live
   const RECONNECT_MS = [500, 1000, 2000, 4000, 5000];
   const OPERATOR_POLL_MS = 5000;
   const PCM_RATE = 16000;                  // live audio: 16-bit little-endian mono PCM
@@ -655,6 +657,7 @@
   }
 
   // --- wiring --------------------------------------------------------------------------
+  $("filter-state").append(...[...STATES].reverse().map((s) => el("option", { value: s, text: s })));
   $("signin-form").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("token").value); });
   $("sign-out").addEventListener("click", (ev) => { ev.preventDefault(); signOut("Signed out."); });
   $("tab-calls").addEventListener("click", () => selectTab("calls"));
