@@ -17,8 +17,9 @@ audio as it is read).
 The prompt policy is relaxed in the measured run (no cooldown, de-duplication or
 per-call and per-minute limits, cards that leave after 1 s so none outranks the
 next, and no hold-and-breathe timer, whose 30 s pacer would outrank the plan
-prompts) so that what is measured is latency, not the policy: in a real call a prompt held back by the policy is not shown at all,
-early or late.  Also printed, in the same run:
+prompts) so that what is measured is latency, not the policy: in a real call a
+prompt held back by the policy is not shown at all, early or late.  Also printed,
+in the same run:
 
 - the baseline: when the prompt would have come had the coach waited for the
   final transcript (the customer's final ``utterance`` event on the bus), and the
