@@ -102,7 +102,9 @@ def print_coaching(coach: dict[str, Any], console: Console) -> None:
     for p in prompts.get("log", []):
         console.print(f"  {_mmss(p['t'])} {p['kind']:>11}  {escape(p['title'])}", highlight=False)
     held = sum(prompts.get("suppressed", {}).values())
-    extra = f", {held} held back (cooldown, duplicate, rate limit, outranked)" if held else ""
+    extra = f", {held} held back (cooldown, duplicate, twice already, rate limit, outranked)" if held else ""
+    if prompts.get("withdrawn"):
+        extra += f", {prompts['withdrawn']} withdrawn (the final transcript did not confirm its trigger)"
     console.print(f"  prompts shown {prompts['shown']}{extra}; used {prompts['used']}, "
                   f"dismissed {prompts['dismissed']}", highlight=False)
     console.print(f"  five steps: {steps}", highlight=False)
