@@ -78,11 +78,13 @@ def test_a_trigger_the_final_contradicts_is_withdrawn_with_its_prompt_and_state(
     assert isinstance(withdrawn, TriggerWithdrawn)
     assert (withdrawn.t, withdrawn.speaker, withdrawn["id"]) == (20.0, "customer", "abuse.insult")
     assert withdrawn["prompt"] == prompt["id"] and withdrawn["t_detected"] == 27.0
-    assert call.of("state")[-1]["level"] == "calm" and call.of("state")[-1]["reason"] == "withdrawn"
+    back = call.of("state")[-1]
+    assert (back["level"], back["previous"], back["reason"]) == ("calm", "abusive", "withdrawn")
     summary = call.coach.summary()
     assert summary["triggers"] == 0 and summary["triggers_withdrawn"] == 1
     assert summary["prompts"]["shown"] == 0 and summary["prompts"]["withdrawn"] == 1
     assert summary["peak_state"] == "calm" and "incident" not in summary
+    assert summary["escalation_timeline"] == [{"t": 0.0, "level": "calm"}]   # as if never said
     call.end(40.0)
     assert call.of("prompt")[-1]["id"] == prompt["id"]      # no after-call nudge for a calm call
     # the screen's card can be taken back: the policy freed the screen and the boundary kind

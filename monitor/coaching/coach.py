@@ -188,9 +188,14 @@ class Coach:
             self.prompts = [x for x in self.prompts if x["id"] != p.prompt]
         self.bus.emit("trigger_withdrawn", p.t, speaker, category=p.category, id=p.id, text=p.text,
                       t_detected=t, reason="not in the final transcript", **extra)
+        before = self.state.level
         changed = self.state.retract(t, p.category, p.signal_at)
+        # the timeline (summary, report, hub) keeps what the confirmed words did: the
+        # change the withdrawn trigger made goes, and where the call stands now follows
+        self.timeline = [x for x in self.timeline
+                         if not (x.get("reason") == p.category and x["t"] == round(p.signal_at, 2))]
         if changed:
-            self._state_changed(t, changed, "withdrawn")
+            self._state_changed(t, changed, "withdrawn", previous=before)
 
     # --- cues -> state and prompts ------------------------------------------------
     def _cue(self, cue: _Cue) -> str:
@@ -249,9 +254,12 @@ class Coach:
         else:
             self._escalated_since = None
 
-    def _state_changed(self, t: float, level: str, reason: str) -> None:
-        previous = self.timeline[-1]["level"]
-        self.timeline.append({"t": round(t, 2), "level": level, "reason": reason})
+    def _state_changed(self, t: float, level: str, reason: str, previous: str | None = None) -> None:
+        """A new level: on the bus (``previous``: the level the screen showed) and in the
+        timeline (unless a withdrawal left the timeline at that level already)."""
+        previous = previous or self.timeline[-1]["level"]
+        if level != self.timeline[-1]["level"]:
+            self.timeline.append({"t": round(t, 2), "level": level, "reason": reason})
         self.bus.emit("state", t, level=level, previous=previous, reason=reason,
                       score=round(self.state.score, 2))
 
