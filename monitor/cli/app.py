@@ -60,6 +60,8 @@ from monitor.cli.model import HELP as MODEL_HELP, model_command  # noqa: E402
 app.command("model", help=MODEL_HELP, short_help="Prepare, verify or locate the bundled speech model.")(model_command)
 from monitor.cli.triggers import triggers as triggers_command  # noqa: E402
 app.command("triggers")(triggers_command)
+from monitor.cli.serve import HELP as SERVE_HELP, serve_command  # noqa: E402
+app.command("serve", help=SERVE_HELP, short_help="Take calls from the phone system (Twilio, AudioHook, AudioSocket), many at once.")(serve_command)
 # --- end of command registration ---
 
 

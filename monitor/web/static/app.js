@@ -11,8 +11,10 @@
 (() => {
   "use strict";
 
-  const LEVELS = ["calm", "tense", "escalated", "abusive"];
-  const HEATED = new Set(["escalated", "abusive"]);
+  // the shared terms (monitor/vocabulary.py), put in the page by the server: no copies here
+  const TERMS = JSON.parse(document.getElementById("calmline-vocabulary").textContent);
+  const LEVELS = TERMS.levels;
+  const HEATED = new Set(TERMS.heated);
   const METER_MIN_DB = -60;        // left end of a meter
   const METER_MAX_DB = 0;          // right end (full scale)
   const TRANSCRIPT_LINES = 6;
@@ -23,11 +25,6 @@
   const OUTBOX_MAX = 50;           // acknowledgements kept while disconnected
   const DEFAULT_PACER = { inhale_s: 4, exhale_s: 6, cycles: 3 };
   const PACER_SMALL = 0.35;        // circle scale at the end of an exhale
-  const SPEAKER = { operator: "Operator", customer: "Customer", call: "Call" };
-  const KIND = {
-    boundary: "Boundary", breathe: "Breathe", listen: "Listen", plan: "Plan",
-    de_escalate: "De-escalate", technique: "Technique", empathy: "Empathy",
-  };
   // events painted on screen; the rest are reported as displayed on receipt
   const VISUAL = new Set(["call_start", "state", "prompt", "prompt_ack", "trigger_withdrawn", "utterance",
     "utterance_partial", "raised_voice", "raised_voice_end", "overlap", "overlap_end",
@@ -134,8 +131,11 @@
   let sawLevels = false;
   const outbox = [];
 
+  // relative to the page, so the same page works at / (live) and /operator/NAME/ (serve)
   function wsUrl() {
-    return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+    const url = new URL("ws", location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    return url.href;
   }
 
   function setConnection(state, text, detail) {
@@ -193,7 +193,7 @@
 
   // a socket that never opened: the server is down or busy, or this browser is not signed in
   function refusedOrDown() {
-    fetch("/api/status", { cache: "no-store", credentials: "same-origin" })
+    fetch("api/status", { cache: "no-store", credentials: "same-origin" })
       .then((r) => { if (r.status === 401) signedOut(); else lost(); })
       .catch(() => lost());
   }
@@ -450,7 +450,7 @@
       el.card.dataset.promptId = ev.id;
       el.card.dataset.kind = ev.kind || "";
       el.card.dataset.priority = String(ev.priority != null ? ev.priority : "");
-      el.kind.textContent = (KIND[ev.kind] || cap(String(ev.kind || "prompt"))) +
+      el.kind.textContent = cap(String(ev.kind || "prompt").replace(/_/g, "-")) +   // de_escalate -> De-escalate
         (ev.private ? " \u00b7 only you see this" : "");
       el.title.textContent = ev.title || "";
       el.body.textContent = ev.body || "";
@@ -607,7 +607,7 @@
       '<span class="meter-speaking">speaking</span><span class="meter-raised"></span></div>' +
       '<div class="meter-track"><div class="meter-fill"></div><div class="meter-baseline"></div></div>' +
       '<div class="meter-foot"><span class="meter-value"></span><span class="meter-usual"></span></div>';
-    m.querySelector(".meter-name").textContent = SPEAKER[speaker] || cap(speaker);
+    m.querySelector(".meter-name").textContent = cap(speaker);
     el.meters.appendChild(m);
     return m;
   }
@@ -642,7 +642,7 @@
     const chips = [];
     if (s.overlap) {
       chips.push(s.overlap.speaker === "operator" ? "TALKING OVER THE CUSTOMER"
-        : `${(SPEAKER[s.overlap.speaker] || s.overlap.speaker || "").toUpperCase()} TALKING OVER YOU`);
+        : `${(s.overlap.speaker || "").toUpperCase()} TALKING OVER YOU`);
     }
     if (s.silence) chips.push(`SILENCE SINCE ${clock(s.silence.t)}`);
     el.cues.replaceChildren(...chips.map((text) => {
@@ -673,7 +673,7 @@
       li.dataset.speaker = u.speaker || "";
       const name = document.createElement("span");
       name.className = "who";
-      name.textContent = SPEAKER[u.speaker] || cap(u.speaker || "");
+      name.textContent = cap(u.speaker || "");
       const when = document.createElement("span");
       when.className = "when";
       when.textContent = clock(u.t);
