@@ -9,8 +9,9 @@ Routes:
 
 - ``GET /?launch=TOKEN`` swaps the one-time token for the session cookie and
   redirects to ``/``;
-- ``GET /`` the page; ``/static/...`` its CSS and JavaScript (shipped with the
-  package, nothing fetched from the internet);
+- ``GET /`` the page, with the shared terms (:func:`monitor.vocabulary.page_script`)
+  in it; ``/static/...`` its CSS and JavaScript (shipped with the package,
+  nothing fetched from the internet);
 - ``WS /ws`` on connect a ``snapshot`` message, then one ``event`` message per
   event as it is emitted (no polling), all strict JSON.  The page sends back
   acknowledgements and display reports (:mod:`monitor.web.messages`), at most
@@ -37,6 +38,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
+from monitor import vocabulary
 from monitor.errors import CalmlineError
 from monitor.http_timeout import REQUEST_TIMEOUT_S, with_request_timeout
 from monitor.web import messages
@@ -82,7 +84,8 @@ def create_app(broadcaster: Broadcaster, on_ack: Ack, access: ScreenAccess) -> S
 
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:
-        return (resources.files("monitor.web") / "static" / "index.html").read_text(encoding="utf-8")
+        page = (resources.files("monitor.web") / "static" / "index.html").read_text(encoding="utf-8")
+        return page.replace(vocabulary.PAGE_MARK, vocabulary.page_script(), 1)   # the shared terms
 
     @app.get("/api/status")
     async def status() -> dict[str, Any]:
