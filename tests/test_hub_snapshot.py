@@ -78,3 +78,23 @@ def test_the_bound_is_a_setting_with_a_sane_default(tmp_path: Path):
         load_config(cfg)
     with pytest.raises(ValueError):
         Hub(Store(tmp_path / "h.db"), snapshot_ended=-1)
+
+
+def test_the_hub_command_takes_the_bound_from_the_settings(tmp_path: Path, monkeypatch):
+    import socket
+
+    import uvicorn
+
+    from monitor.cli import main
+
+    served = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: served.append(self.config.app))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[hub]\ndashboard_ended_calls = 7\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(SystemExit) as exit_:
+        main(["hub", "--port", str(port), "--db", str(tmp_path / "h.db"), "--config", str(cfg)])
+    assert exit_.value.code in (0, None) and len(served) == 1
+    assert served[0].state.hub.snapshot_ended == 7
