@@ -18,7 +18,7 @@ from monitor.hub.app import ROUTERS, create_hub_app
 from monitor.hub.auth import User, add_user
 from monitor.hub.store import LIVE_WITHIN_S, Store
 
-OPEN = {"/", "/openapi.json"}          # the sign-in page, and the API's shape (no data)
+OPEN = {"/"}                           # the sign-in page
 
 
 @pytest.fixture()
@@ -41,6 +41,8 @@ def test_every_route_of_every_router_needs_a_token(hub):
     sockets = [r for r in routes if isinstance(r, APIWebSocketRoute)]
     assert {r.path for r in sockets} == {"/ws/publish", "/ws/dashboard", "/ws/listen/{call_id}"}
     assert len(http) >= 7
+    for path in ("/openapi.json", "/docs", "/redoc"):     # no unauthenticated description either
+        assert client.get(path).status_code == 404
     for route in http:
         for method in route.methods:
             answer = client.request(method, concrete(route.path))

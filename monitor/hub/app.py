@@ -47,7 +47,8 @@ def create_hub_app(store: Store, *, snapshot_ended: int = SNAPSHOT_ENDED_DEFAULT
         yield
         await hub.close()                 # the revocation watch and the dashboard flush
 
-    app = FastAPI(title="calmline hub", docs_url=None, redoc_url=None, lifespan=lifespan)
+    # no /docs, /redoc or /openapi.json: every route but the sign-in page needs a token
+    app = FastAPI(title="calmline hub", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.hub = hub
     app.mount("/static", StaticFiles(directory=str(resources.files("monitor.hub") / "static")), name="static")
     for router in ROUTERS:
