@@ -65,9 +65,7 @@ class _Job:
     share: "CallShare"
     kind: str
     speaker: str
-    samples: np.ndarray
-    language: str | None
-    beam: int
+    work: Callable[[Engine], Transcript]     # the model call, given the shared engine
     queued_at: float
     heard_at: float
     done: threading.Event = field(default_factory=threading.Event)
@@ -187,7 +185,7 @@ class TranscriptionPool:
                 self._busy += 1
             started = self.clock()
             try:
-                result = self.engine.transcribe(job.samples, job.language, job.beam)
+                result = job.work(self.engine)
             except Exception as exc:       # the call's stage counts it as an error
                 job.finish(error=exc)
             else:
@@ -228,13 +226,18 @@ class CallShare:
     def engine(self) -> Engine:
         return self.pool.engine
 
+    def run(self, kind: str, speaker: str, work: Callable[[Engine], Transcript],
+            heard_at: float | None = None) -> Transcript:
+        """Run one model call (``work`` with the shared engine) through the pool, in its
+        turn (blocks); raises :class:`Shed`.  ``heard_at``: when the speech ended."""
+        now = self.pool.clock()
+        job = _Job(self, kind, speaker, work, queued_at=now, heard_at=now if heard_at is None else heard_at)
+        return self.pool.run(job)
+
     def transcribe(self, kind: str, speaker: str, samples: np.ndarray, language: str | None,
                    beam: int, heard_at: float | None = None) -> Transcript:
-        """Run one model call through the pool (blocks); raises :class:`Shed`."""
-        now = self.pool.clock()
-        job = _Job(self, kind, speaker, samples, language, beam, queued_at=now,
-                   heard_at=now if heard_at is None else heard_at)
-        return self.pool.run(job)
+        """:meth:`run` for a plain ``engine.transcribe(samples, language, beam)``."""
+        return self.run(kind, speaker, lambda engine: engine.transcribe(samples, language, beam), heard_at)
 
     def count_shed(self, kind: str, speaker: str) -> None:
         name = {"partial": "partials", "speculation": "speculative_finals"}.get(kind, f"{speaker}_finals")

@@ -8,10 +8,15 @@ it is for (a final, a speculative final, a partial), so the pool can put the
 customer first and shed in its fixed order.  A shed job is counted by the pool
 for this call, not as an error; the call's summary gets ``transcription.pool``.
 
-It hooks three places of the stage's worker (what each model call is for, the
-model call itself, and failures); ``tests/test_serve_pool.py`` checks those
-hooks against the stage, so a change there fails a test instead of silently
-bypassing the pool.
+The stage is given a :class:`PooledEngine` (each model call, with whatever
+arguments the stage passes, waits for its turn in the pool) and hooks its
+worker in a few places: what each model call is for (``_run`` a final,
+``_run_partial`` a partial, anything else a speculation) and for whom
+(``_transcribe``), idle work only on an idle pool (``_speculation_due``,
+``_partial_due``) and shed jobs not counted as failures (``_failed``).
+``tests/test_serve_pool.py`` checks those hooks against the stage and that every
+model call went through the pool, so a change there fails a test instead of
+silently bypassing the pool.
 """
 
 from __future__ import annotations
@@ -27,35 +32,74 @@ from monitor.event_bus import EventBus
 from monitor.ingest.pool import CallShare, Shed, TranscriptionPool
 
 
+class PooledEngine:
+    """The engine a pooled stage sees: each model call waits for its turn in the pool,
+    tagged with what the stage's worker is doing (see :class:`PooledStage`)."""
+
+    def __init__(self, share: CallShare) -> None:
+        self.share = share
+        self.kind = "speculation"
+        self.speaker = "customer"
+        self.heard_at: float | None = None
+
+    def transcribe(self, samples: np.ndarray, *args: Any, **kwargs: Any) -> Transcript:
+        return self.share.run(self.kind, self.speaker,
+                              lambda engine: engine.transcribe(samples, *args, **kwargs), self.heard_at)
+
+    def transcribe_timed(self, samples: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        return self.share.run("final", self.speaker,
+                              lambda engine: engine.transcribe_timed(samples, *args, **kwargs))
+
+
 class PooledStage(TranscriptionStage):
     def __init__(self, bus: EventBus, speakers: tuple[str, ...], share: CallShare,
                  cfg: AsrSettings) -> None:
-        super().__init__(bus, speakers, share.engine, cfg.transcription, cfg.endpointing, cfg.vad,
+        self.pooled = PooledEngine(share)
+        super().__init__(bus, speakers, self.pooled, cfg.transcription, cfg.endpointing, cfg.vad,
                          live=True)
         self.share = share
-        self._kind = "speculation"      # what the worker's next model call is for
-        self._heard_at: float | None = None
+        self._spec_shed: set[tuple[str, float, float, int]] = set()
 
-    # --- the hooks into the stage's worker ----------------------------------------------
+    # --- the hooks into the stage's worker (one thread) -----------------------------------
     def _run(self, item: Any) -> None:                         # a final
-        self._kind, self._heard_at = "final", item.heard_at
+        self.pooled.kind, self.pooled.heard_at = "final", item.heard_at
         try:
             super()._run(item)
         finally:
-            self._kind, self._heard_at = "speculation", None
+            self.pooled.kind, self.pooled.heard_at = "speculation", None
 
     def _run_partial(self, cur: Any) -> None:                  # a partial
-        self._kind = "partial"
+        self.pooled.kind = "partial"
         try:
             super()._run_partial(cur)
         finally:
-            self._kind = "speculation"
+            self.pooled.kind = "speculation"
 
     def _transcribe(self, speaker: str, samples: np.ndarray) -> Transcript:
-        # called by the worker for all three; anything else is a speculative final
-        # (the model's own time is the pool's to measure: this call may wait first)
-        return self.share.transcribe(self._kind, speaker, samples, self.language[speaker],
-                                     self.beam, self._heard_at)
+        # called by the worker for all three (anything else is a speculative final)
+        self.pooled.speaker = speaker
+        return super()._transcribe(speaker, samples)
+
+    def _speculation_due(self) -> Any:
+        # only on an otherwise idle pool; one shed is counted per utterance
+        due = super()._speculation_due()
+        if due is not None and not self.share.pool.idle():
+            key = (due.speaker, due.t, due.t_end, len(due.samples))
+            if key not in self._spec_shed:
+                if len(self._spec_shed) > 1000:
+                    self._spec_shed.clear()
+                self._spec_shed.add(key)
+                self.share.count_shed("speculation", due.speaker)
+            return None
+        return due
+
+    def _partial_due(self) -> Any:
+        # the growing utterance's turn passes when the pool is busy (counted as shed)
+        due = super()._partial_due()
+        if due is not None and not self.share.pool.idle():
+            self.share.count_shed("partial", due.speaker)
+            return None
+        return due
 
     def _failed(self, exc: Exception) -> None:
         if isinstance(exc, Shed):        # counted by the pool for this call
@@ -70,7 +114,7 @@ class PooledStage(TranscriptionStage):
             self.share.leave()
 
     def stats(self) -> dict[str, Any]:
-        self.asr_seconds = self.share.model_s
+        self.asr_seconds = self.share.model_s      # the model's own time, not the turn's wait
         out = super().stats()
         out["transcription"]["pool"] = self.share.stats()
         return out

@@ -178,10 +178,17 @@ class Service:
 
 
 def load_engine(cfg: Config, say: Say) -> Any:
-    """The configured model, loaded once for every call (as the live stage loads it)."""
+    """The configured model, loaded once for every call, with the live decoding the
+    live stage uses (the short encoder context where this engine has it)."""
+    import inspect
+
     from monitor.asr.engine import WhisperEngine
     from monitor.asr.model_load import load_whisper
 
     m = cfg.model
     model = load_whisper(m.name, m.device, m.resolved_compute_type, m.threads, say=say)
-    return WhisperEngine(model, cfg.transcription.max_new_tokens)
+    accepts = inspect.signature(WhisperEngine).parameters
+    live = {k: v for k, v in (("short_context", True),
+                              ("language_confidence", cfg.transcription.language_confidence))
+            if k in accepts}
+    return WhisperEngine(model, cfg.transcription.max_new_tokens, **live)
