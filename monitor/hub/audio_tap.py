@@ -18,11 +18,9 @@ from typing import Any
 import numpy as np
 
 from audio.frames import SAMPLE_RATE
-from monitor.events import Event
+from monitor.events import Event, State, Trigger, TriggerWithdrawn
 from monitor.hub.publisher import HubPublisher
-
-FLAG_TRIGGERS = ("abuse", "legal_threat")
-FLAG_STATES = ("escalated", "abusive")
+from monitor.vocabulary import FLAG_CATEGORIES, HEATED
 
 
 class AudioTap:
@@ -43,16 +41,16 @@ class AudioTap:
 
     # --- bus side ---------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
-        if event.type == "trigger_withdrawn":
-            self._withdraw((event.speaker, event.t, event.get("id")))
-            return
-        reason = ""
-        if event.type == "state" and event["level"] in FLAG_STATES:
-            reason = event["level"]
-        elif event.type == "trigger" and event["category"] in FLAG_TRIGGERS:
-            reason = event["category"]
-        if not reason:
-            return
+        match event:
+            case TriggerWithdrawn():
+                self._withdraw((event.speaker, event.t, event.id))
+                return
+            case State() if event.level in HEATED:
+                reason = event.level
+            case Trigger() if event.category in FLAG_CATEGORIES:
+                reason = event.category
+            case _:
+                return
         t = event.get("t_detected", event.t)
         start, end = max(0.0, t - self.pad), t + self.pad
         with self._lock:
@@ -65,8 +63,8 @@ class AudioTap:
             else:
                 clip = [start, end, reason]
                 self._clips.append(clip)
-            if event.type == "trigger":
-                self._by_trigger[(event.speaker, event.t, event.get("id"))] = (clip, reason)
+            if isinstance(event, Trigger):
+                self._by_trigger[(event.speaker, event.t, event.id)] = (clip, reason)
 
     def _withdraw(self, key: tuple[Any, float, Any]) -> None:
         with self._lock:
