@@ -141,3 +141,29 @@ def test_a_web_page_cannot_feed_a_call(tmp_path):
             twilio_stream(url(service), twilio_messages(AUDIO[:, :800], call_sid="CA-x"),
                           headers={"Origin": "http://evil.example"})
     assert refused.value.response.status_code == 403
+
+
+def test_stopping_the_server_mid_call_keeps_everything_received(tmp_path):
+    import time
+
+    from websockets.sync.client import connect
+
+    from tests.serve_clients import read_events as read
+
+    messages = list(twilio_messages(AUDIO, call_sid=SID, stop=False))
+    service = serving(tmp_path).start()
+    try:
+        with connect(url(service)) as ws:
+            for _, text in messages[:500]:                 # ~5 s of both tracks
+                ws.send(text)
+            deadline = time.monotonic() + 10
+            while sum(c.source.received for c in service.switchboard.active()) < 498 * 160:
+                assert time.monotonic() < deadline, "the server did not read the stream"
+                time.sleep(0.01)
+            service.stop()                                # mid-call: the stream is still open
+    finally:
+        service.stop()
+    events = read(tmp_path / "calls" / f"{SID}.jsonl")
+    end = by_type(events, "call_end")[0]
+    assert "stopped before the call ended" in end["error"]
+    assert abs(end["duration"] - 249 * 0.02) < 0.1 and events[-1]["complete"] is False

@@ -169,6 +169,9 @@ class Switchboard:
                 call.session = session
                 if self.screens is not None and request.operator:
                     detach = self.screens.attach(request.operator, session)
+                    if detach is None:
+                        self.say(f"call {call.call_id}: no screen for operator {request.operator[:64]!r} "
+                                 "(use 1-64 letters, digits, '.', '_' or '-')")
                 self.say(f"call {call.call_id} started ({request.protocol}"
                          + (f", operator {request.operator}" if request.operator else "") + ")")
                 try:

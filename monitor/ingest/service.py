@@ -153,8 +153,9 @@ class Service:
         return self
 
     def end_calls(self) -> None:
-        """No new calls; every call's stream ends (its summary is still written)."""
-        self.switchboard.end_all()
+        """No new calls; every call's stream ends (its summary is still written, with
+        ``call_end`` saying the server stopped it)."""
+        self.switchboard.end_all("calmline serve stopped before the call ended")
 
     def hurry(self) -> None:
         self.switchboard.hurry_all()
