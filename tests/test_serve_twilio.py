@@ -167,3 +167,37 @@ def test_stopping_the_server_mid_call_keeps_everything_received(tmp_path):
     end = by_type(events, "call_end")[0]
     assert "stopped before the call ended" in end["error"]
     assert abs(end["duration"] - 249 * 0.02) < 0.1 and events[-1]["complete"] is False
+
+
+class CountingEngine:
+    """A stand-in model: counts its calls and the threads they ran on."""
+
+    def __init__(self):
+        self.calls = 0
+        self.threads = set()
+
+    def transcribe(self, samples, language, beam_size, fallback=None):
+        from monitor.asr.engine import Transcript
+
+        self.calls += 1
+        self.threads.add(threading.current_thread().name)
+        return Transcript(f"words {self.calls}", language or "en", 0.95, -0.3, 0.05, 1.2)
+
+
+def test_calls_at_once_share_one_model(tmp_path):
+    engine = CountingEngine()
+    clip = AUDIO[:, : 8000 * 10]
+    with serving(tmp_path, engine=engine) as service:
+        threads = [threading.Thread(target=twilio_stream, args=(url(service), twilio_messages(
+            clip, call_sid=f"CA-m{k}")), kwargs={"pace": real_time(speed=4.0)}) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        calls = [read_events(tmp_path / "calls" / f"CA-m{k}.jsonl") for k in range(2)]
+    for events in calls:
+        tr = events[-1]["transcription"]
+        assert tr["mode"] == "live" and tr["errors"] == 0
+        assert [e for e in events if e["type"] == "utterance"]
+    # one model, called from one shared worker, never from a call's own thread
+    assert engine.calls >= 4 and len(engine.threads) == 1

@@ -1,4 +1,6 @@
-"""One transcription pool for every call a ``calmline serve`` process takes.
+"""One transcription pool for every call a ``calmline serve`` process takes, used
+where the asr wing's own scheduler cannot be shared between calls (a live stage
+without ``scheduler=``; see :func:`monitor.ingest.service.shared_transcription`).
 
 One model is loaded once and shared; each call's live transcription stage
 (:mod:`monitor.ingest.pooled_stage`) hands its model calls to the pool instead

@@ -102,15 +102,11 @@ class Service:
     def __init__(self, cfg: Config, options: ServeOptions, say: Say, *, engine: Any = None,
                  pool_params: Any = None) -> None:
         self.cfg, self.options, self.say = cfg, options, say
-        self.pool = None
+        self.pool: Any = None          # what every call's transcription shares (closed at the end)
         transcriber = None
         if options.transcribe:
-            from monitor.ingest.pool import PoolParams, TranscriptionPool
-            from monitor.ingest.pooled_stage import pooled_transcriber
-
-            self.pool = TranscriptionPool(engine if engine is not None else load_engine(cfg, say),
-                                          pool_params or PoolParams())
-            transcriber = pooled_transcriber(self.pool, cfg)
+            engine = engine if engine is not None else load_engine(cfg, say)
+            transcriber, self.pool = shared_transcription(cfg, engine, pool_params)
         self.sock = listen(options.host, options.port)
         aus_sock = None
         try:
@@ -169,6 +165,7 @@ class Service:
             self._started = False
         if self.pool is not None:
             self.pool.close()
+            self.pool = None
         return finished
 
     def __enter__(self) -> "Service":
@@ -176,6 +173,39 @@ class Service:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def shared_transcription(cfg: Config, engine: Any, pool_params: Any = None) -> tuple[Callable[..., Any], Any]:
+    """How every call transcribes with one model: ``(stage builder, what to close)``.
+
+    The asr wing's own scheduler, shared by every call, where the live stage takes
+    one (``TranscriptionStage(..., scheduler=)``: customer first, fair across
+    calls, shedding and never-late rules in one place for ``live`` and ``serve``);
+    otherwise this wing's :class:`~monitor.ingest.pool.TranscriptionPool`."""
+    import inspect
+
+    from monitor.asr.transcription import TranscriptionStage
+
+    if "scheduler" in inspect.signature(TranscriptionStage).parameters:
+        from monitor.asr.scheduler import Scheduler
+
+        scheduler = Scheduler(max_age_s=cfg.transcription.max_age_s)
+
+        def build(bus: Any, speakers: tuple[str, ...]) -> Any:
+            return TranscriptionStage(bus, speakers, engine, cfg.transcription, cfg.endpointing, cfg.vad,
+                                      live=True, scheduler=scheduler)
+
+        return build, _Closer(scheduler.shutdown)
+    from monitor.ingest.pool import PoolParams, TranscriptionPool
+    from monitor.ingest.pooled_stage import pooled_transcriber
+
+    pool = TranscriptionPool(engine, pool_params or PoolParams())
+    return pooled_transcriber(pool, cfg), pool
+
+
+class _Closer:
+    def __init__(self, close: Callable[[], None]) -> None:
+        self.close = close
 
 
 def load_engine(cfg: Config, say: Say) -> Any:
