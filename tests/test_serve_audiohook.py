@@ -31,6 +31,10 @@ def test_a_whole_session_is_one_call_external_is_the_customer(tmp_path):
             client.stream(AUDIO, pace=real_time(speed=20.0), ping_every_s=5.0)
             client.send("paused", {})
             client.send("resumed", {"start": f"PT{client.position:.2f}S", "discarded": "PT2.5S"})
+            client.send("discarded", {"start": f"PT{client.position:.2f}S", "discarded": "PT0.2S"})
+            sent = client.send("update", {"language": "en-GB"})
+            updated = client.recv()
+            assert updated["type"] == "updated" and updated["clientseq"] == sent["seq"]
             client.close()
         events = read_events(tmp_path / "calls" / f"{conversation}.jsonl")
     pongs = [m for m in client.received if m["type"] == "pong"]
