@@ -8,6 +8,12 @@ that make it safe for live use.
 - Voice activity is not re-run inside the model: utterances come endpointed.
 - faster-whisper's own no-speech skipping is off; the hallucination filter
   (``monitor/hallucination.py``) decides, and what it rejects is counted.
+- Live (``short_context``): each utterance is encoded in a context of
+  max(10 s, twice its length) instead of 30 s, with a token cap tied to its
+  length (``monitor/asr/short_context.py``); the language is detected for every
+  utterance, and one detected with less than ``language_confidence`` is decoded
+  in the speaker's language so far (``fallback``), so a speaker who switches
+  language is followed without a short, unsure utterance flipping it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ class Transcript:
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
+    full_context: bool = False     # a short context ran into its token cap and was redone
 
 
 @dataclass(frozen=True)
@@ -54,14 +61,22 @@ class Timed:
 
 
 class Engine(Protocol):
-    def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int) -> Transcript: ...
+    def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int,
+                   fallback: str | None = None) -> Transcript: ...
     def transcribe_timed(self, samples: np.ndarray, language: str | None, beam_size: int) -> Timed: ...
 
 
 class WhisperEngine:
-    def __init__(self, model: Any, max_new_tokens: int = 128) -> None:
+    def __init__(self, model: Any, max_new_tokens: int = 128, *, short_context: bool = False,
+                 language_confidence: float = 0.7) -> None:
         self.model = model
         self.max_new_tokens = max_new_tokens
+        self.language_confidence = language_confidence
+        self.short = None
+        if short_context:
+            from monitor.asr.short_context import ShortContextWhisper
+
+            self.short = ShortContextWhisper(model)
 
     def _decode(self, samples: np.ndarray, language: str | None, beam_size: int, **extra: Any):
         """The decoding rules every call shares (see the module docstring)."""
@@ -79,9 +94,17 @@ class WhisperEngine:
             **extra,
         )
 
-    def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int) -> Transcript:
-        segments, info = self._decode(samples, language, beam_size, without_timestamps=True,
-                                      max_new_tokens=self.max_new_tokens)
+    def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int,
+                   fallback: str | None = None) -> Transcript:
+        """One utterance: ``language`` fixed, or None to detect it (see the module
+        docstring for ``fallback``)."""
+        if self.short is not None:
+            d = self.short.transcribe(samples, language, beam_size, self.max_new_tokens,
+                                      fallback=fallback, confidence=self.language_confidence)
+            return Transcript(d.text, d.language, d.detected_probability, d.avg_logprob,
+                              d.no_speech_prob, d.compression_ratio, d.full_context)
+        segments, info = self._decode(samples, language or fallback, beam_size,
+                                      without_timestamps=True, max_new_tokens=self.max_new_tokens)
         segs = list(segments)
         text = " ".join(s.text.strip() for s in segs).strip()
         if segs:
