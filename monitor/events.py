@@ -281,6 +281,21 @@ class UtterancePartial(Event):
     language: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptDelayed(Event):
+    """Live transcription fell behind (``on``) or caught up again (``on`` false):
+    results older than ``[transcription] max_age_s`` are being dropped, or finals
+    waited more than half of it.  ``shed`` names the work held back meanwhile
+    (``partials``, then ``operator``), ``behind_s`` how long the oldest waiting
+    final has waited, ``dropped`` the finals dropped so far in the call."""
+
+    type: ClassVar[str] = "transcript_delayed"
+    on: bool
+    shed: list[str] = _OPT
+    behind_s: float = _OPT
+    dropped: int = _OPT
+
+
 # --- coaching ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Trigger(Event):
@@ -357,8 +372,8 @@ EVENT_CLASSES: dict[str, type[Event]] = {
     cls.type: cls for cls in (
         CallStart, CallEnd, Summary, Stats, SpeechStart, SpeechEnd, Level, RaisedVoice,
         RaisedVoiceEnd, Overlap, OverlapEnd, Silence, SilenceEnd, Monologue, MonologueEnd,
-        Utterance, UtterancePartial, Trigger, TriggerWithdrawn, State, Prompt, PromptAck,
-        Listening,
+        Utterance, UtterancePartial, TranscriptDelayed, Trigger, TriggerWithdrawn, State, Prompt,
+        PromptAck, Listening,
     )
 }
 

@@ -8,39 +8,35 @@ One engine (one model) serves the call.  Two ways to run it:
   ``monitor/asr/replay_windows.py``) and the pipeline holds events until their
   utterances are transcribed, so the stream keeps the order a live call would
   have.  ``replay_batch_s = 0`` transcribes each utterance on its own instead.
-- **live** (``live=True``, also ``--realtime`` replays): a worker thread owns the
-  model and takes utterances from a bounded queue.  Policy when it falls behind:
-  an utterance waiting behind another of the same speaker is *merged* into it
-  (one model call instead of two, up to ``merge_max_s`` of audio); when the queue
-  is full the *oldest* waiting utterance is *skipped*; partial transcripts are
-  only made when the worker is otherwise idle.  Every merge, skip and rejection
-  is counted in the summary.  Decoding uses beam size 1 and no fallback.
+- **live** (``live=True``, also ``--realtime`` replays): model calls go through a
+  :class:`~monitor.asr.scheduler.Scheduler` (the call's own, or one a server
+  shares between calls): the customer's finals before the operator's, partials
+  and speculative finals only when no final waits, a result older than
+  ``max_age_s`` dropped and counted instead of shown, the backlog bounded
+  (``queue_max`` per call) and, while the transcript is delayed, work shed in a
+  fixed order (partials, then the operator's side), each change announced with a
+  ``transcript_delayed`` event.  An utterance waiting behind another of the same
+  speaker is *merged* into it (one model call instead of two, up to
+  ``merge_max_s`` of audio).  Decoding uses beam size 1, no fallback, and a short
+  encoder context (``monitor/asr/short_context.py``).  Every merge, drop and
+  rejection is counted in the summary.
 
-Partial results: while a speaker talks past ``partial_after_s``, the idle worker
-transcribes the growing utterance (at most every ``partial_every_s`` of new
-audio, and only while they are actually voicing: in a pause the final may be
-moments away, and a partial in flight would delay it by a whole model call) and
-emits ``utterance_partial`` with the words two successive hypotheses agree on;
-the final ``utterance`` supersedes them.
+Partial results and speculative finals: see ``monitor/asr/idle_work.py``.
 
-Speculative finals (live): once a speaker has been silent for ``speculate_ms``
-(300 ms) the idle worker transcribes the utterance as it stands; if it then ends
-(at ``end_silence_ms``) with no more speech, its samples are exactly those
-transcribed, and that transcript is used at once instead of a second model call.
-If speech resumes, the speculation is simply dropped (counted).
-
-Language: fixed when configured; with ``auto`` it is detected per speaker until
-one utterance is recognised with probability >= ``language_confidence``, and
-then fixed for that speaker.
+Language: fixed when configured.  With ``auto`` it is detected for every
+utterance (in live mode at no extra cost); a detection under
+``language_confidence`` falls back to the speaker's language so far, and a
+confident one becomes the speaker's language, so a speaker who switches language
+mid-call is followed rather than written in the first language's script.
+Replays detect until one utterance is confident and then keep that language
+(re-detecting a 30 s window costs a second model call).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -52,9 +48,12 @@ from audio.frontend import FrontEnd
 from audio.vad import VadParams
 from monitor.asr.engine import Engine, Segment, Timed, Transcript, WhisperEngine
 from monitor.asr.hallucination import reject_reason
+from monitor.asr.idle_work import IdleChooser, stable_prefix, utterance_key
 from monitor.asr.replay_windows import ReplayBatcher, Slot
+from monitor.asr.scheduler import Deadline, Job, Scheduler, Tier
 from monitor.event_bus import EventBus
 from monitor.vocabulary import LANGUAGE_CHOICES
+
 _GAP = np.zeros(int(0.2 * SAMPLE_RATE), np.float32)   # between merged utterances
 
 
@@ -73,6 +72,8 @@ class TranscriptionParams(BaseModel):
     speculate_ms: int = Field(300, ge=0, le=5000, description="0 = off")
     replay_batch_s: float = Field(24.0, ge=0.0, le=28.0, description="0 = one call per utterance")
     replay_batch_wait_s: float = Field(30.0, ge=1.0, le=600.0)
+    max_age_s: float = Field(3.0, ge=0.5, le=60.0, description="live: a transcript older than "
+                             "this (from the end of its speech) is dropped, not shown")
 
     @field_validator("language")
     @classmethod
@@ -120,6 +121,7 @@ class _Item:
     samples: np.ndarray
     parts: int = 1
     heard_at: float = 0.0      # monotonic time at which the audio at t_end came in
+    deadline: Deadline | None = None    # live: set while its job runs
 
     def merge(self, other: "_Item") -> None:
         self.samples = np.concatenate([self.samples, _GAP, other.samples])
@@ -132,25 +134,16 @@ class _Item:
         return len(self.samples) / SAMPLE_RATE
 
 
-@dataclass
-class _Partial:
-    heard_s: float = 0.0               # audio length at the last partial attempt
-    previous: list[str] = field(default_factory=list)
-    emitted: int = 0                   # words of the stable prefix already sent
-
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
-def _norm(word: str) -> str:
-    return re.sub(r"[^\w]", "", word.casefold())
+def _tier(speaker: str, final: bool = True) -> Tier:
+    if not final:
+        return Tier.PARTIAL
+    return Tier.OPERATOR_FINAL if speaker == "operator" else Tier.CUSTOMER_FINAL
 
 
 class TranscriptionStage:
     def __init__(self, bus: EventBus, speakers: tuple[str, ...], engine: Engine,
                  params: TranscriptionParams, endpoint: EndpointParams, vad: VadParams,
-                 *, live: bool) -> None:
+                 *, live: bool, scheduler: Scheduler | None = None) -> None:
         self.bus = bus
         self.engine = engine
         self.p = params
@@ -161,35 +154,42 @@ class TranscriptionStage:
         self.beam = 1 if live else params.replay_beam_size
         # counters
         self.utterances = 0
-        self.merged = 0
-        self.skipped = 0
         self.rejected: dict[str, int] = {}
         self.partials = 0
         self.partials_skipped = 0
+        self.partials_cancelled = 0
         self.asr_seconds = 0.0
-        self.lags: list[float] = []
-        self.backlog_max = 0
         self.audio_seconds = 0.0
         self.speculations = 0
         self.speculations_used = 0
+        self.full_context = 0
         self.errors = 0
         self.first_error = ""
         self._failures_in_a_row = 0
-        self._speculated: dict[str, tuple[tuple[float, float, int], Transcript]] = {}
-        # live worker
-        self._queue: deque[_Item] = deque()
-        self._cv = threading.Condition()
-        self._partials = {s: _Partial() for s in speakers}
-        self._closing = False
-        self._hurry = False
-        self._worker: threading.Thread | None = None
+        self.delayed_events = 0
+        # live
+        self._cv = threading.Condition()        # guards the endpointers and idle-work state
+        self._idle = IdleChooser(self.endpointers, params.speculate_ms, params.partial_after_s,
+                                 params.partial_every_s)
+        self._speculated = self._idle.speculated
+        self._partials = self._idle.partials
+        self._clock: Callable[[], float] = scheduler.clock if scheduler is not None else time.monotonic
+        self._now = (0.0, self._clock())        # (audio time, clock) of the last block
+        self._cancel: Callable[[], bool] | None = None    # for the partial running now
+        self._hurried = 0
+        self.scheduler: Scheduler | None = None
+        self._own_scheduler = False
+        self.lane = None
+        self._lane_final: tuple[dict[str, Any], list[float]] | None = None
         self.batcher: ReplayBatcher | None = None
         if not live and params.replay_batch_s > 0:
             self.batcher = ReplayBatcher(self._transcribe_window, self._finalize,
                                          params.replay_batch_s, params.replay_batch_wait_s)
         if live:
-            self._worker = threading.Thread(target=self._work, name="transcriber", daemon=True)
-            self._worker.start()
+            self._own_scheduler = scheduler is None
+            self.scheduler = scheduler or Scheduler(max_age_s=params.max_age_s, clock=self._clock)
+            self.lane = self.scheduler.open(bus.call_id, queue_max=params.queue_max,
+                                            idle=self._idle_job, on_delay=self._on_delay)
 
     # --- the pipeline side ---------------------------------------------------
     @property
@@ -209,80 +209,86 @@ class TranscriptionStage:
     def process(self, pcm: np.ndarray, frontend: FrontEnd) -> None:
         n = pcm.shape[1] // FRAME_SAMPLES
         first = frontend.frame - n
-        for k, ep in enumerate(self.endpointers):
-            if self.live:
-                with self._cv:
-                    utts = ep.feed(pcm[k], frontend.tracks[k].voiced, first)
-            else:
-                utts = ep.feed(pcm[k], frontend.tracks[k].voiced, first)
-            for utt in utts:
-                self._submit(utt, frontend.t)
+        utts: list[Utterance] = []
+        with self._cv:
+            self._now = (frontend.t, self._clock())
+            for k, ep in enumerate(self.endpointers):
+                utts += ep.feed(pcm[k], frontend.tracks[k].voiced, first)
+        for utt in utts:
+            self._submit(utt, frontend.t)
         if self.batcher is not None:
             self.batcher.tick(frontend.t)
-        if self.live:
-            with self._cv:
-                self._cv.notify()
+        if self.lane is not None:
+            self.lane.poke()
 
     def finish(self, frontend: FrontEnd) -> None:
         self.audio_seconds = frontend.t
-        for ep in self.endpointers:
-            if self.live:
-                with self._cv:
-                    utts = ep.finish()
-            else:
-                utts = ep.finish()
-            for utt in utts:
-                self._submit(utt, frontend.t)
+        with self._cv:
+            self._now = (frontend.t, self._clock())
+            utts = [u for ep in self.endpointers for u in ep.finish()]
+        for utt in utts:
+            self._submit(utt, frontend.t)
         if self.batcher is not None:
             self.batcher.flush_all()
-        if self._worker is not None:
-            with self._cv:
-                self._closing = True
-                self._cv.notify()
-            self._worker.join()
+        if self.lane is not None:
+            self.lane.drain()
+            self._lane_final = self._lane_figures()      # kept past the lane's closing
+            self.lane.close()
+            if self._own_scheduler:
+                self.scheduler.shutdown()
 
     def hurry(self) -> None:
         """End now (a second Ctrl-C): what is still waiting is skipped, counted."""
-        with self._cv:
-            self._hurry = True
-            self.skipped += sum(item.parts for item in self._queue)
-            self._queue.clear()
-            self._cv.notify()
+        if self.lane is not None:
+            self._hurried += self.lane.clear("hurry")
 
     def stats(self) -> dict[str, Any]:
         audio_s = max(1e-9, self.audio_seconds)
-        out: dict[str, Any] = {
-            "transcription": {
-                "mode": "live" if self.live else "replay",
-                "utterances": self.utterances,
-                "merged": self.merged,
-                "skipped": self.skipped,
-                "rejected": dict(sorted(self.rejected.items())),
-                "blips_dropped": sum(ep.dropped_blips for ep in self.endpointers),
-                "long_turns_split": sum(ep.splits for ep in self.endpointers),
-                "partials": self.partials,
-                "partials_skipped": self.partials_skipped,
-                "speculative_finals": {"made": self.speculations, "used": self.speculations_used},
-                "replay_windows": self.batcher.windows if self.batcher is not None else 0,
-                "errors": self.errors + (self.batcher.failed if self.batcher is not None else 0),
-                "backlog_max": self.backlog_max,
-                "asr_seconds": round(self.asr_seconds, 3),
-                "real_time_factor": round(self.asr_seconds / audio_s, 4),
-                "languages": {s: lang for s, lang in self.language.items()},
-            }
+        tr: dict[str, Any] = {
+            "mode": "live" if self.live else "replay",
+            "utterances": self.utterances,
+            "merged": 0,
+            "skipped": 0,
+            "rejected": dict(sorted(self.rejected.items())),
+            "blips_dropped": sum(ep.dropped_blips for ep in self.endpointers),
+            "long_turns_split": sum(ep.splits for ep in self.endpointers),
+            "partials": self.partials,
+            "partials_skipped": self.partials_skipped,
+            "speculative_finals": {"made": self.speculations, "used": self.speculations_used},
+            "replay_windows": self.batcher.windows if self.batcher is not None else 0,
+            "errors": self.errors + (self.batcher.failed if self.batcher is not None else 0),
+            "backlog_max": 0,
+            "asr_seconds": round(self.asr_seconds, 3),
+            "real_time_factor": round(self.asr_seconds / audio_s, 4),
+            "languages": {s: lang for s, lang in self.language.items()},
         }
         if self.first_error:
-            out["transcription"]["first_error"] = self.first_error
-        if self.lags:
-            lags = np.array(self.lags)
-            out["transcription"]["lag_s"] = {
-                "p50": round(float(np.percentile(lags, 50)), 3),
-                "p95": round(float(np.percentile(lags, 95)), 3),
-                "max": round(float(lags.max()), 3),
-            }
-        return out
+            tr["first_error"] = self.first_error
+        lags: list[float] = []
+        if self.lane is not None:
+            lane, lags = self._lane_figures()
+            dropped = dict(lane.get("dropped", {}))
+            tr.update(merged=lane.get("merged", 0), backlog_max=lane.get("backlog_max", 0),
+                      skipped=sum(dropped.pop(k, 0) for k in ("full", "hurry", "closed")))
+            tr["too_old"] = dropped              # stale, late, shed: counted, never shown
+            tr["max_age_s"] = self.scheduler.max_age_s
+            tr["delayed"] = lane.get("delays", 0)
+            tr["partials_cancelled"] = self.partials_cancelled
+            tr["full_context"] = self.full_context
+        if lags:
+            a = np.array(lags)
+            tr["lag_s"] = {"p50": round(float(np.percentile(a, 50)), 3),
+                           "p95": round(float(np.percentile(a, 95)), 3),
+                           "max": round(float(a.max()), 3)}
+        return {"transcription": tr}
 
-    # --- internals -----------------------------------------------------------
+    def _lane_figures(self) -> tuple[dict[str, Any], list[float]]:
+        if self._lane_final is not None:
+            return self._lane_final
+        call_id = self.lane.call_id
+        return self.scheduler.stats(call_id), self.scheduler.lags(call_id)
+
+    # --- replay --------------------------------------------------------------
     def _submit(self, utt: Utterance, now_audio: float) -> None:
         if self.batcher is not None:
             self.batcher.add(utt, utt.t_end)
@@ -291,35 +297,18 @@ class TranscriptionStage:
         # measured from then on the monotonic clock, whatever the device start-up
         # took or the input dropped
         item = _Item(utt.speaker, utt.t, utt.t_end, utt.samples,
-                     heard_at=time.monotonic() - (now_audio - utt.t_end))
+                     heard_at=self._clock() - (now_audio - utt.t_end))
         if not self.live:
             self._run(item)
             return
         with self._cv:
-            if self._hurry:
-                self.skipped += 1
-                return
             if (item.seconds >= self.p.partial_after_s + self.p.partial_every_s
                     and self._partials[item.speaker].emitted == 0):
                 self.partials_skipped += 1      # a long turn went by without a partial
-            waiting = [q for q in self._queue if q.speaker == item.speaker]
-            if waiting and waiting[-1].seconds + item.seconds + 0.2 <= self.p.merge_max_s:
-                waiting[-1].merge(item)
-                self.merged += 1
-            else:
-                if len(self._queue) >= self.p.queue_max:
-                    dropped = self._queue.popleft()
-                    self.skipped += dropped.parts
-                    self._partials[dropped.speaker] = _Partial()
-                self._queue.append(item)
-            self.backlog_max = max(self.backlog_max, len(self._queue))
-            self._cv.notify()
-
-    def _transcribe(self, speaker: str, samples: np.ndarray) -> Transcript:
-        started = time.perf_counter()
-        tr = self.engine.transcribe(samples, self.language[speaker], self.beam)
-        self.asr_seconds += time.perf_counter() - started
-        return tr
+            self._idle.reset(item.speaker)      # its next partials are of a new utterance
+        job = Job(_tier(item.speaker), item.speaker, item.heard_at, item.seconds,
+                  run=lambda deadline, item=item: self._run_final(item, deadline), payload=item)
+        self.lane.submit(job, merge=self._merge)
 
     def _transcribe_window(self, speaker: str, samples: np.ndarray) -> Timed:
         started = time.perf_counter()
@@ -337,14 +326,36 @@ class TranscriptionStage:
         reason = reject_reason(text, avg_logprob=avg, no_speech_prob=nsp, compression_ratio=cr,
                                language=timed.language)
         if reason is not None:
-            code = reason.split(":", 1)[0]
-            self.rejected[code] = self.rejected.get(code, 0) + 1
+            self._reject(reason)
             return None
         return {"t": utt.t, "speaker": utt.speaker, "t_end": utt.t_end, "text": text,
                 "language": timed.language, "avg_logprob": round(avg, 3), "no_speech_prob": round(nsp, 3)}
 
+    # --- both: one utterance at a time ---------------------------------------
+    def _transcribe(self, speaker: str, samples: np.ndarray) -> Transcript | None:
+        """One model call (the language rule is in the module docstring); None when
+        a partial gave up for a waiting final."""
+        started = time.perf_counter()
+        extra: dict[str, Any] = {}
+        if self._cancel is not None:
+            extra["cancel"] = self._cancel
+        if self.p.language == "auto":
+            tr = self.engine.transcribe(samples, None, self.beam, fallback=self.language[speaker], **extra)
+        else:
+            tr = self.engine.transcribe(samples, self.language[speaker], self.beam, **extra)
+        self.asr_seconds += time.perf_counter() - started
+        if tr is not None and tr.full_context:
+            self.full_context += 1
+        return tr
+
+    def _reject(self, reason: str) -> None:
+        code = reason.split(":", 1)[0]
+        self.rejected[code] = self.rejected.get(code, 0) + 1
+
     def _run(self, item: _Item) -> None:
-        spec = self._speculated.pop(item.speaker, None)
+        """Transcribe one utterance (or merged ones) and emit it, if in time."""
+        with self._cv:
+            spec = self._speculated.pop(item.speaker, None)
         if spec is not None and item.parts == 1 and spec[0] == (item.t, item.t_end, len(item.samples)):
             tr = spec[1]                    # transcribed while the end was being confirmed
             self.speculations_used += 1
@@ -353,50 +364,28 @@ class TranscriptionStage:
         reason = reject_reason(tr.text, avg_logprob=tr.avg_logprob, no_speech_prob=tr.no_speech_prob,
                                compression_ratio=tr.compression_ratio, language=tr.language)
         if reason is not None:
-            code = reason.split(":", 1)[0]
-            self.rejected[code] = self.rejected.get(code, 0) + 1
+            self._reject(reason)
             return
-        if self.language[item.speaker] is None and tr.language_probability >= self.p.language_confidence:
+        if self.p.language == "auto" and tr.language_probability >= self.p.language_confidence:
             self.language[item.speaker] = tr.language
+        if item.deadline is not None and not item.deadline.ok():
+            return                          # too old to show: counted by the scheduler
         extra: dict[str, Any] = {}
         if item.parts > 1:
             extra["parts"] = item.parts
         self.bus.emit("utterance", item.t, item.speaker, t_end=item.t_end, text=tr.text,
-                              language=tr.language, avg_logprob=round(tr.avg_logprob, 3),
-                              no_speech_prob=round(tr.no_speech_prob, 3), **extra)
+                      language=tr.language, avg_logprob=round(tr.avg_logprob, 3),
+                      no_speech_prob=round(tr.no_speech_prob, 3), **extra)
         self.utterances += 1
-        if self.live:
-            self.lags.append(time.monotonic() - item.heard_at)
 
-    def _work(self) -> None:
-        while True:
-            with self._cv:
-                spec = due = None
-                while not self._queue and not self._closing and not self._hurry:
-                    spec = self._speculation_due()
-                    due = None if spec is not None else self._partial_due()
-                    if spec is not None or due is not None:
-                        break
-                    self._cv.wait(timeout=0.05)
-                if not self._queue and (self._closing or self._hurry):
-                    if self._closing:
-                        return
-                    self._cv.wait(timeout=0.05)
-                    continue
-                item = self._queue.popleft() if self._queue else None
-            try:
-                if item is not None:
-                    self._partials[item.speaker] = _Partial()
-                    self._run(item)
-                elif spec is not None:
-                    key = (spec.t, spec.t_end, len(spec.samples))
-                    self._speculated[spec.speaker] = (key, self._transcribe(spec.speaker, spec.samples))
-                    self.speculations += 1
-                elif due is not None:
-                    self._run_partial(due)
-                self._failures_in_a_row = 0
-            except Exception as exc:  # the call goes on: count it, say it once, keep working
-                self._failed(exc)
+    def _work(self, step: Callable[..., None], *args: Any) -> None:
+        """Run one piece of the call's transcription; a failure is counted, said once,
+        and the call goes on."""
+        try:
+            step(*args)
+            self._failures_in_a_row = 0
+        except Exception as exc:
+            self._failed(exc)
 
     def _failed(self, exc: Exception) -> None:
         self.errors += 1
@@ -404,69 +393,86 @@ class TranscriptionStage:
         if self.errors == 1:
             self.first_error = f"{type(exc).__name__}: {exc}"[:300]
 
-    def _speculation_due(self) -> Utterance | None:
-        """An utterance that has probably just ended (called under the lock)."""
-        if not self.p.speculate_ms:
-            return None
-        for ep in self.endpointers:
-            u = ep.ending(self.p.speculate_ms)
+    # --- live: the jobs the scheduler runs -----------------------------------
+    def _run_final(self, item: _Item, deadline: Deadline) -> None:
+        item.deadline = deadline
+        self._work(self._run, item)
+
+    def _merge(self, waiting: Job, job: Job) -> bool:
+        a, b = waiting.payload, job.payload
+        if a.seconds + b.seconds + 0.2 > self.p.merge_max_s:
+            return False
+        a.merge(b)
+        return True
+
+    def _heard_at(self, t_end: float) -> float:
+        audio, clock = self._now
+        return clock - (audio - t_end)
+
+    def _idle_job(self) -> Job | None:
+        """A speculation or partial, when one is due (the scheduler asks when idle)."""
+        with self._cv:
+            spec = self._speculation_due()
+            due = None if spec is not None else self._partial_due()
+            u = spec or due
             if u is None:
-                continue
-            done = self._speculated.get(u.speaker)
-            if done is None or done[0] != (u.t, u.t_end, len(u.samples)):
-                return u
-        return None
+                return None
+            heard_at = self._heard_at(u.t_end)
+        if spec is not None:
+            return Job(Tier.SPECULATION, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
+                       run=lambda deadline: self._work(self._speculate, spec))
+        return Job(Tier.PARTIAL, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
+                   run=lambda deadline: self._partial_job(due, deadline))
+
+    def _speculation_due(self) -> Utterance | None:
+        return self._idle.speculation_due()
 
     def _partial_due(self) -> Utterance | None:
-        """A growing utterance worth a partial transcript (called under the lock).
+        return self._idle.partial_due()
 
-        None while anyone's utterance is in a pause: its final (or speculation) may
-        be due any moment, and a partial in flight would make it wait."""
-        if any(ep.collecting and not ep.still_talking for ep in self.endpointers):
-            return None
-        for ep in self.endpointers:
-            if not ep.still_talking:
-                # in a pause the final may be a few hundred ms away: a partial now
-                # would make it wait a whole model call
-                continue
-            heard = ep.collected_seconds
-            state = self._partials[ep.speaker]
-            if heard < self.p.partial_after_s or heard - state.heard_s < self.p.partial_every_s:
-                continue
-            cur = ep.current()
-            if cur is None:
-                continue
-            state.heard_s = heard
-            return cur
-        return None
+    def _speculate(self, u: Utterance) -> None:
+        tr = self._transcribe(u.speaker, u.samples)
+        with self._cv:
+            self._speculated[u.speaker] = (utterance_key(u), tr)
+        self.speculations += 1
+
+    def _partial_job(self, cur: Utterance, deadline: Deadline) -> None:
+        self._cancel = deadline.cancelled
+        try:
+            self._work(self._run_partial, cur)
+        finally:
+            self._cancel = None
 
     def _run_partial(self, cur: Utterance) -> None:
         tr = self._transcribe(cur.speaker, cur.samples)
+        if tr is None:
+            self.partials_cancelled += 1
+            return
         if reject_reason(tr.text, avg_logprob=tr.avg_logprob, no_speech_prob=tr.no_speech_prob,
                          compression_ratio=tr.compression_ratio, language=tr.language):
             return
-        state = self._partials[cur.speaker]
-        words = _words(tr.text)
-        stable = 0
-        for a, b in zip(state.previous, words):
-            if _norm(a) != _norm(b):
-                break
-            stable += 1
-        state.previous = words
-        if stable > state.emitted:
-            state.emitted = stable
+        with self._cv:
+            text = stable_prefix(self._partials[cur.speaker], tr.text)
+        if text is not None:
             self.partials += 1
             self.bus.emit("utterance_partial", cur.t, cur.speaker, t_end=cur.t_end,
-                          text=" ".join(words[:stable]), language=tr.language)
+                          text=text, language=tr.language)
+
+    def _on_delay(self, on: bool, info: dict[str, Any]) -> None:
+        """The scheduler says the transcript is (or no longer is) delayed: tell the screen."""
+        self.delayed_events += 1
+        self.bus.emit("transcript_delayed", self._now[0], on=on, **info)
 
 
 def transcription_stage(cfg: AsrSettings, bus: EventBus, speakers: tuple[str, ...], *, live: bool,
-                        say: Callable[[str], None]) -> TranscriptionStage:
+                        say: Callable[[str], None], scheduler: Scheduler | None = None
+                        ) -> TranscriptionStage:
     """Load the configured model and build the stage for one call."""
     from monitor.asr.model_load import load_whisper     # faster-whisper only when needed
 
     m = cfg.model
     model = load_whisper(m.name, m.device, m.resolved_compute_type, m.threads, say=say)
-    engine = WhisperEngine(model, cfg.transcription.max_new_tokens)
+    engine = WhisperEngine(model, cfg.transcription.max_new_tokens, short_context=live,
+                           language_confidence=cfg.transcription.language_confidence)
     return TranscriptionStage(bus, speakers, engine, cfg.transcription, cfg.endpointing,
-                              cfg.vad, live=live)
+                              cfg.vad, live=live, scheduler=scheduler)

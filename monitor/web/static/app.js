@@ -27,7 +27,7 @@
   const PACER_SMALL = 0.35;        // circle scale at the end of an exhale
   // events painted on screen; the rest are reported as displayed on receipt
   const VISUAL = new Set(["call_start", "state", "prompt", "prompt_ack", "trigger_withdrawn", "utterance",
-    "utterance_partial", "raised_voice", "raised_voice_end", "overlap", "overlap_end",
+    "utterance_partial", "transcript_delayed", "raised_voice", "raised_voice_end", "overlap", "overlap_end",
     "silence", "silence_end", "call_end", "summary"]);
 
   const $ = (id) => document.getElementById(id);
@@ -290,6 +290,7 @@
       case "call_start":
         resetCall(ev);
         renderAll();
+        renderDelayed(false);
         break;
       case "state":
         s.stateEv = ev;
@@ -310,6 +311,9 @@
       case "utterance_partial":
         addUtterance(ev);
         renderTranscript();
+        break;
+      case "transcript_delayed":
+        renderDelayed(!!ev.on);
         break;
       case "level":
         sawLevels = true;
@@ -683,6 +687,21 @@
       li.append(name, when, text);
       return li;
     }));
+  }
+
+  // the transcriber is behind: lines older than its limit are left out, not shown late
+  function renderDelayed(on) {
+    let note = $("transcript-delayed");
+    if (!note && !on) return;
+    if (!note) {
+      note = document.createElement("p");
+      note.id = "transcript-delayed";
+      note.className = "empty-note";
+      note.setAttribute("role", "status");
+      note.textContent = "Transcript delayed: this PC is busy, late lines are left out";
+      el.transcript.before(note);
+    }
+    note.hidden = !on;
   }
 
   // ---- call ended -----------------------------------------------------------------------------

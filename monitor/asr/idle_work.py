@@ -1,0 +1,108 @@
+"""What a live call's transcriber does when no final waits: speculative finals and
+partial transcripts, chosen from the endpointers' state.
+
+Speculative finals: once a speaker has been silent for ``speculate_ms`` (300 ms)
+the utterance is transcribed as it stands; if it then ends (at
+``end_silence_ms``) with no more speech, its samples are exactly those
+transcribed, and that transcript is used at once instead of a second model call.
+If speech resumes, the speculation is simply dropped (counted).
+
+Partial transcripts: while a speaker talks past ``partial_after_s``, the growing
+utterance is transcribed (at most every ``partial_every_s`` of new audio, only
+while they are actually voicing) and ``utterance_partial`` carries the words two
+successive hypotheses agree on; the final ``utterance`` supersedes them.
+
+A partial never delays a final: none is started while anyone's utterance is in
+a pause (its final may be moments away), and one under way is cancelled between
+two short runs of decoding as soon as a final is waiting (the scheduler's
+``finals_waiting``; counted as ``partials_cancelled``), so a final waits at most
+for the partial's encoder pass (0.1-0.3 s in a short context).  While the
+transcript is delayed the scheduler hands out no idle work at all.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from audio.endpointing import Endpointer, Utterance
+
+@dataclass
+class PartialState:
+    heard_s: float = 0.0               # audio length at the last partial attempt
+    previous: list[str] = field(default_factory=list)
+    emitted: int = 0                   # words of the stable prefix already sent
+
+
+def utterance_key(u: Utterance) -> tuple[float, float, int]:
+    """What makes a speculation stand for a final: the same audio, exactly."""
+    return (u.t, u.t_end, len(u.samples))
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"[^\w]", "", word.casefold())
+
+
+def stable_prefix(state: PartialState, text: str) -> str | None:
+    """The words this hypothesis and the previous one agree on, when they are more
+    than what was already sent (else None); remembers this hypothesis."""
+    words = text.split()
+    stable = 0
+    for a, b in zip(state.previous, words):
+        if _norm(a) != _norm(b):
+            break
+        stable += 1
+    state.previous = words
+    if stable <= state.emitted:
+        return None
+    state.emitted = stable
+    return " ".join(words[:stable])
+
+
+class IdleChooser:
+    """Picks the next speculation or partial for one call (call it under the
+    stage's lock: it reads the endpointers)."""
+
+    def __init__(self, endpointers: list[Endpointer], speculate_ms: int, partial_after_s: float,
+                 partial_every_s: float) -> None:
+        self.endpointers = endpointers
+        self.speculate_ms = speculate_ms
+        self.partial_after_s = partial_after_s
+        self.partial_every_s = partial_every_s
+        self.partials = {ep.speaker: PartialState() for ep in endpointers}
+        self.speculated: dict[str, tuple[tuple[float, float, int], object]] = {}
+
+    def speculation_due(self) -> Utterance | None:
+        """An utterance that has probably just ended and is not speculated yet."""
+        if not self.speculate_ms:
+            return None
+        for ep in self.endpointers:
+            u = ep.ending(self.speculate_ms)
+            if u is None:
+                continue
+            done = self.speculated.get(u.speaker)
+            if done is None or done[0] != utterance_key(u):
+                return u
+        return None
+
+    def partial_due(self) -> Utterance | None:
+        """A growing utterance worth a partial now."""
+        if any(ep.collecting and not ep.still_talking for ep in self.endpointers):
+            return None             # someone's final may be due any moment
+        for ep in self.endpointers:
+            if not ep.still_talking:
+                continue
+            heard = ep.collected_seconds
+            state = self.partials[ep.speaker]
+            if heard < self.partial_after_s or heard - state.heard_s < self.partial_every_s:
+                continue
+            cur = ep.current()
+            if cur is None:
+                continue
+            state.heard_s = heard
+            return cur
+        return None
+
+    def reset(self, speaker: str) -> None:
+        """The speaker's utterance ended (its final is in): start partials afresh."""
+        self.partials[speaker] = PartialState()

@@ -1,0 +1,464 @@
+"""Model calls in the order that matters, never late: a small scheduler that one
+call uses today and that a server with many calls can share.
+
+    sched = Scheduler(max_age_s=3.0)                 # one worker thread
+    lane = sched.open("call-42", idle=make_idle_job, on_delay=show_delay)
+    lane.submit(Job(Tier.CUSTOMER_FINAL, "customer", heard_at, seconds, run, deliver))
+    ...
+    lane.drain(); lane.close(); sched.shutdown()
+
+**Order.**  Finals go first, the customer's before the operator's
+(:class:`Tier`); speculative finals and partial transcripts are *idle work*: a
+worker asks the calls for them (``idle``, the least recently served call first)
+only when no final waits anywhere.  Between calls in the same tier, the call
+served least recently goes first (per-call fairness: a busy call cannot starve a
+quiet one).
+
+**Never late.**  A job's age is the time since the newest audio in it came in
+(``heard_at``; for merged jobs the oldest part counts).  A final whose result
+would come out older than ``max_age_s`` (its age plus the recent cost of a model
+call) is dropped before it runs (``stale``); one that comes out older anyway is
+dropped after (``late``), never delivered.  Each call holds at most
+``queue_max`` finals; beyond that the lowest-tier, oldest one is dropped
+(``full``).  So the backlog is bounded in length and in age.
+
+**Shedding, in a fixed order.**  While the transcript is *delayed* (a final was
+dropped, or waited more than half of ``max_age_s``, in the last ``hold_s``) no
+idle work is handed out (partials and speculations are shed first); while a
+*customer* final is the one delayed, operator finals are dropped too (``shed``),
+so what capacity there is goes to the customer.  Every drop is counted per call
+and the lane's ``on_delay(on, info)`` hears each change, so the screen can say
+"transcript delayed" honestly.  ``hold_s`` after the last delay everything is
+made again.
+
+The scheduler knows nothing about models: a job's ``run`` makes the model call
+(on a worker thread) and ``deliver`` publishes its result; both belong to the
+call.  Time comes from ``clock`` (injectable for tests).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Callable
+
+
+class Tier(IntEnum):
+    """Lower runs first."""
+
+    CUSTOMER_FINAL = 0
+    OPERATOR_FINAL = 1
+    SPECULATION = 2           # idle work: a final made while its end is being confirmed
+    PARTIAL = 3               # idle work: the words so far of an utterance still spoken
+
+    @property
+    def final(self) -> bool:
+        return self <= Tier.OPERATOR_FINAL
+
+
+DROP_REASONS = ("stale", "late", "full", "shed", "hurry", "closed")
+
+
+@dataclass
+class Job:
+    """One model call for a call.  ``run(deadline)`` does the work on a worker
+    thread and publishes the result only if ``deadline.ok()`` says, right before,
+    that it is still in time (idle work may also give up when
+    ``deadline.cancelled()``: a final is waiting)."""
+
+    tier: Tier
+    speaker: str
+    heard_at: float                      # clock time the newest audio in it came in
+    seconds: float                       # audio length (what merging adds up)
+    run: Callable[["Deadline"], None]
+    dropped: Callable[[str], None] = lambda reason: None    # told why it never ran / showed
+    oldest_at: float = -1.0              # clock time the oldest part came in (merged jobs)
+    parts: int = 1
+    payload: Any = None                  # the caller's own (e.g. the audio)
+
+    def __post_init__(self) -> None:
+        if self.oldest_at < 0:
+            self.oldest_at = self.heard_at
+
+
+class Deadline:
+    """A running job's view of time: in time to publish, or given up."""
+
+    def __init__(self, sched: "Scheduler", job: Job) -> None:
+        self._sched = sched
+        self._job = job
+        self.late = False
+        self.published_at: float | None = None
+
+    def ok(self) -> bool:
+        """True (and the result counts as published now) unless it is too old."""
+        now = self._sched.clock()
+        self.late = now - self._job.oldest_at > self._sched.max_age_s
+        if not self.late:
+            self.published_at = now
+        return not self.late
+
+    def cancelled(self) -> bool:
+        """Idle work only: a final is waiting, so give up."""
+        return not self._job.tier.final and self._sched.finals_waiting()
+
+
+@dataclass
+class LaneStats:
+    submitted: int = 0
+    done: int = 0
+    merged: int = 0
+    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+    idle_jobs: int = 0
+    late_idle: int = 0                   # idle results that came out too old (not shown)
+    backlog_max: int = 0
+    model_seconds: float = 0.0
+    lags: list[float] = field(default_factory=list)       # published finals: newest audio to result
+    delays: int = 0                      # times the transcript became delayed
+    errors: int = 0                      # run() raised
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"submitted": self.submitted, "done": self.done, "merged": self.merged,
+                "dropped": {k: v for k, v in self.dropped.items() if v},
+                "idle_jobs": self.idle_jobs, "late_idle": self.late_idle,
+                "published": len(self.lags),
+                "backlog_max": self.backlog_max, "model_seconds": round(self.model_seconds, 3),
+                "delays": self.delays, "errors": self.errors}
+
+
+class Lane:
+    """One call's place in the scheduler (made by :meth:`Scheduler.open`)."""
+
+    def __init__(self, sched: "Scheduler", call_id: str, queue_max: int,
+                 idle: Callable[[], Job | None] | None,
+                 on_delay: Callable[[bool, dict[str, Any]], None] | None) -> None:
+        self.sched = sched
+        self.call_id = call_id
+        self.queue_max = queue_max
+        self.idle = idle
+        self.on_delay = on_delay
+        self.queue: deque[Job] = deque()
+        self.running = 0
+        self.last_served = -1.0
+        self.stats = LaneStats()
+        self.delayed_until = -1.0        # clock time the delay state lapses
+        self.customer_delayed_until = -1.0
+        self.delayed = False             # as last told to on_delay
+        self.closed = False
+
+    # --- the call's side -------------------------------------------------------------
+    def submit(self, job: Job, merge: Callable[[Job, Job], bool] | None = None) -> None:
+        self.sched.submit(self.call_id, job, merge)
+
+    def poke(self) -> None:
+        """New audio came in: idle work may be due."""
+        self.sched.poke()
+
+    def clear(self, reason: str = "hurry") -> int:
+        """Drop every waiting job (a second Ctrl-C); how many parts were dropped."""
+        return self.sched.clear(self.call_id, reason)
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until this call's finals are all done or dropped."""
+        return self.sched.drain(self.call_id, timeout)
+
+    def close(self) -> None:
+        self.sched.close_lane(self.call_id)
+
+    def waiting(self) -> int:
+        with self.sched._cv:
+            return len(self.queue)
+
+
+class Scheduler:
+    def __init__(self, *, max_age_s: float = 3.0, workers: int = 1, hold_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic, start: bool = True) -> None:
+        self.max_age_s = max_age_s
+        self.hold_s = hold_s
+        self.clock = clock
+        self.lanes: dict[str, Lane] = {}
+        self._cv = threading.Condition()
+        self._shutdown = False
+        self._pokes = 0
+        self.cost_s = 0.0                # moving average of a model call's wall time
+        self._threads: list[threading.Thread] = []
+        if start:
+            for k in range(workers):
+                th = threading.Thread(target=self._work, name=f"transcriber-{k}", daemon=True)
+                th.start()
+                self._threads.append(th)
+
+    # --- lanes ------------------------------------------------------------------------
+    def open(self, call_id: str, *, queue_max: int = 6, idle: Callable[[], Job | None] | None = None,
+             on_delay: Callable[[bool, dict[str, Any]], None] | None = None) -> Lane:
+        with self._cv:
+            if call_id in self.lanes:
+                raise ValueError(f"call {call_id!r} already has a lane")
+            lane = Lane(self, call_id, queue_max, idle, on_delay)
+            self.lanes[call_id] = lane
+            return lane
+
+    def close_lane(self, call_id: str) -> None:
+        self.clear(call_id, "closed")
+        with self._cv:
+            lane = self.lanes.pop(call_id, None)
+            if lane is not None:
+                lane.closed = True
+            self._cv.notify_all()
+
+    def stats(self, call_id: str) -> dict[str, Any]:
+        """A call's counters (see :class:`LaneStats`)."""
+        with self._cv:
+            lane = self.lanes.get(call_id)
+            return lane.stats.as_dict() if lane is not None else {}
+
+    def lags(self, call_id: str) -> list[float]:
+        """Seconds from the newest audio of each published final to its publication."""
+        with self._cv:
+            lane = self.lanes.get(call_id)
+            return list(lane.stats.lags) if lane is not None else []
+
+    # --- submitting ---------------------------------------------------------------------
+    def submit(self, call_id: str, job: Job, merge: Callable[[Job, Job], bool] | None = None) -> None:
+        """Queue a final for ``call_id``; ``merge(waiting, job)`` may fold it into a job of
+        the same speaker still waiting (True when it did)."""
+        drops: list[tuple[Job, str]] = []
+        with self._cv:
+            lane = self.lanes[call_id]
+            lane.stats.submitted += 1
+            now = self.clock()
+            if self._shutdown or lane.closed:
+                drops.append((job, "closed"))
+            elif job.tier == Tier.OPERATOR_FINAL and now < lane.customer_delayed_until:
+                drops.append((job, "shed"))
+            else:
+                drops += self._enqueue(lane, job, merge, now)
+            for dropped, reason in drops:
+                self._count_drop(lane, dropped, reason, now)
+            self._cv.notify_all()
+        self._tell(drops)
+
+    def _enqueue(self, lane: Lane, job: Job, merge: Callable[[Job, Job], bool] | None,
+                 now: float) -> list[tuple[Job, str]]:
+        same = [q for q in lane.queue if q.speaker == job.speaker]
+        if (merge is not None and same
+                and now - same[-1].oldest_at + self.cost_s < self.max_age_s and merge(same[-1], job)):
+            same[-1].parts += job.parts
+            same[-1].seconds += job.seconds
+            same[-1].heard_at = max(same[-1].heard_at, job.heard_at)
+            lane.stats.merged += 1
+            return []
+        drops = []
+        if len(lane.queue) >= lane.queue_max:
+            victim = max(lane.queue, key=lambda q: (q.tier, -q.oldest_at))
+            if (victim.tier, -victim.oldest_at) < (job.tier, -job.oldest_at):
+                return [(job, "full")]          # the newcomer is the least important
+            lane.queue.remove(victim)
+            drops.append((victim, "full"))
+        lane.queue.append(job)
+        lane.stats.backlog_max = max(lane.stats.backlog_max, len(lane.queue))
+        return drops
+
+    def poke(self) -> None:
+        with self._cv:
+            self._pokes += 1
+            self._cv.notify_all()
+
+    def clear(self, call_id: str, reason: str) -> int:
+        with self._cv:
+            lane = self.lanes.get(call_id)
+            if lane is None:
+                return 0
+            drops = [(job, reason) for job in lane.queue]
+            lane.queue.clear()
+            now = self.clock()
+            for job, _ in drops:
+                self._count_drop(lane, job, reason, now, delay=False)
+            self._cv.notify_all()
+        self._tell(drops)
+        return sum(job.parts for job, _ in drops)
+
+    def drain(self, call_id: str, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cv:
+            while True:
+                lane = self.lanes.get(call_id)
+                if lane is None or (not lane.queue and not lane.running):
+                    return True
+                if not self._threads:       # nobody works but step() (start=False)
+                    return False
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cv.wait(timeout=0.05 if left is None else min(0.05, left))
+
+    def shutdown(self) -> None:
+        with self._cv:
+            self._shutdown = True
+            self._cv.notify_all()
+        for th in self._threads:
+            th.join()
+
+    # --- the delay state ------------------------------------------------------------------
+    def _count_drop(self, lane: Lane, job: Job, reason: str, now: float, delay: bool = True) -> None:
+        if job.tier.final:
+            lane.stats.dropped[reason] += job.parts
+            if delay and reason not in ("shed", "closed", "hurry"):
+                self._mark_delayed(lane, job, now)
+
+    def _mark_delayed(self, lane: Lane, job: Job, now: float) -> None:
+        lane.delayed_until = now + self.hold_s
+        if job.tier == Tier.CUSTOMER_FINAL:
+            lane.customer_delayed_until = now + self.hold_s
+
+    def _delay_changes(self, now: float) -> list[tuple[Lane, bool, dict[str, Any]]]:
+        """Lanes whose delayed state changed (told outside the lock)."""
+        out = []
+        for lane in self.lanes.values():
+            on = now < lane.delayed_until
+            if on != lane.delayed:
+                lane.delayed = on
+                if on:
+                    lane.stats.delays += 1
+                shed = ["partials"] + (["operator"] if now < lane.customer_delayed_until else [])
+                oldest = min((q.oldest_at for q in lane.queue if q.tier.final), default=now)
+                out.append((lane, on, {"shed": shed if on else [],
+                                       "behind_s": round(max(0.0, now - oldest), 3),
+                                       "dropped": sum(lane.stats.dropped[r] for r in
+                                                      ("stale", "late", "full", "shed"))}))
+        return out
+
+    def _tell(self, drops: list[tuple[Job, str]],
+              changes: list[tuple[Lane, bool, dict[str, Any]]] | None = None) -> None:
+        for job, reason in drops:
+            job.dropped(reason)
+        if changes is None:
+            with self._cv:
+                changes = self._delay_changes(self.clock())
+        for lane, on, info in changes:
+            if lane.on_delay is not None:
+                lane.on_delay(on, info)
+
+    # --- the worker -----------------------------------------------------------------------
+    def _pick_final(self, now: float, drops: list[tuple[Job, str]]) -> tuple[Lane, Job] | None:
+        """The next final to run (called under the lock); stale ones are dropped.  A
+        call runs one job at a time, so its results come out in order."""
+        while True:
+            best: tuple[Any, Lane, Job] | None = None
+            for lane in self.lanes.values():
+                if lane.running:
+                    continue
+                for job in lane.queue:
+                    key = (job.tier, lane.last_served, job.oldest_at)
+                    if best is None or key < best[0]:
+                        best = (key, lane, job)
+            if best is None:
+                return None
+            _, lane, job = best
+            lane.queue.remove(job)
+            if job.tier == Tier.OPERATOR_FINAL and now < lane.customer_delayed_until:
+                reason = "shed"
+            elif now - job.oldest_at + self.cost_s > self.max_age_s:
+                reason = "stale"
+            else:
+                return lane, job
+            self._count_drop(lane, job, reason, now)
+            drops.append((job, reason))
+
+    def _take(self) -> tuple[Lane, Job] | None:
+        """A final, else idle work, else None (never waits)."""
+        drops: list[tuple[Job, str]] = []
+        with self._cv:
+            now = self.clock()
+            picked = self._pick_final(now, drops)
+            if picked is not None:
+                picked[0].running += 1
+            idle_lanes = [] if picked is not None or self._shutdown else sorted(
+                (ln for ln in self.lanes.values()
+                 if ln.idle is not None and not ln.running and now >= ln.delayed_until),
+                key=lambda ln: ln.last_served)
+            changes = self._delay_changes(now)
+        self._tell(drops, changes)
+        if picked is not None:
+            return picked
+        for lane in idle_lanes:
+            job = lane.idle()                # the call's own lock; never under ours
+            if job is None:
+                continue
+            with self._cv:
+                if lane.closed or lane.running or self._finals_waiting():
+                    return None              # a final came in meanwhile: it goes first
+                lane.running += 1
+                return lane, job
+        return None
+
+    def _next(self) -> tuple[Lane, Job] | None:
+        """The next job for a worker, waiting for one (None: shut down)."""
+        while True:
+            with self._cv:
+                pokes = self._pokes
+            picked = self._take()
+            if picked is not None:
+                return picked
+            with self._cv:
+                if self._shutdown:
+                    return None
+                if self._pokes == pokes and not any(ln.queue and not ln.running
+                                                    for ln in self.lanes.values()):
+                    self._cv.wait(timeout=0.05)
+
+    def step(self) -> bool:
+        """Run one job on the calling thread (a scheduler made with ``start=False``,
+        e.g. in tests with an injected clock); False when there was nothing to do."""
+        picked = self._take()
+        if picked is None:
+            return False
+        self._run(*picked)
+        return True
+
+    def _finals_waiting(self) -> bool:
+        return any(lane.queue for lane in self.lanes.values())
+
+    def _work(self) -> None:
+        while True:
+            picked = self._next()
+            if picked is None:
+                return
+            self._run(*picked)
+
+    def finals_waiting(self) -> bool:
+        with self._cv:
+            return self._finals_waiting()
+
+    def _run(self, lane: Lane, job: Job) -> None:
+        deadline = Deadline(self, job)
+        started = self.clock()
+        try:
+            job.run(deadline)
+        except Exception:                # the call counts its own failures; the worker goes on
+            with self._cv:
+                lane.stats.errors += 1
+        finally:
+            now = self.clock()
+            took = now - started
+            with self._cv:
+                self.cost_s = took if self.cost_s == 0.0 else 0.7 * self.cost_s + 0.3 * took
+                lane.last_served = now
+                lane.stats.model_seconds += took
+                if not job.tier.final:
+                    lane.stats.idle_jobs += 1
+                    lane.stats.late_idle += deadline.late
+                elif deadline.late:
+                    self._count_drop(lane, job, "late", now)
+                elif deadline.published_at is not None:
+                    lane.stats.done += job.parts
+                    lane.stats.lags.append(deadline.published_at - job.heard_at)
+                    if deadline.published_at - job.oldest_at > self.max_age_s / 2:
+                        self._mark_delayed(lane, job, now)
+                lane.running -= 1
+                self._cv.notify_all()
+        if deadline.late and job.tier.final:
+            job.dropped("late")
