@@ -5,6 +5,17 @@ monitor device).
 - sounddevice is imported only when a device is opened or listed, so replay
   works on machines without PortAudio.
 - Each input is opened at the device's native rate and resampled once to 16 kHz.
+- Streams are opened for low latency (PortAudio's ``latency="low"``: the device's
+  low input latency, not its default "high" one, which on a PulseAudio or ALSA
+  plug device buffers hundreds of milliseconds) with small blocks (10 ms), and
+  whatever has arrived is handed on at once, so audio reaches the detectors
+  within a block or two of being captured (``benchmarks/live_latency.py``
+  measures it against a bare stream on the same device).
+- The call's audio starts when the last input has started: a sound server can
+  take a second or more to deliver the first block, and two inputs never start
+  together.  Audio an input captured before that moment is left out, so the two
+  channels line up (within a block) and audio time 0 is a known moment
+  (``started_at``, also told to ``on_start``): latency is measured from there.
 - The PortAudio callback only copies the block into a bounded queue and returns;
   when the queue is full the block is dropped and counted, never waited for.
   Input overflows reported by PortAudio are counted too.
@@ -14,8 +25,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import av
 import numpy as np
@@ -105,10 +117,13 @@ class Capture:
             maxsize=max(2, int(queue_seconds * 1000 / block_ms)))
         self.dropped_samples = 0
         self.overflows = 0
+        self.first_at: float | None = None     # monotonic time its first sample was captured
         self.stream: Any = None
 
     def callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         """Runs on PortAudio's thread: copy, enqueue, return. Never blocks."""
+        if self.first_at is None:
+            self.first_at = time.monotonic() - frames / self.rate
         if status and getattr(status, "input_overflow", False):
             self.overflows += 1
         try:
@@ -120,7 +135,8 @@ class Capture:
         try:
             self.stream = sd.InputStream(device=self.device.index, channels=1,
                                          samplerate=self.rate, dtype="float32",
-                                         blocksize=self.blocksize, callback=self.callback)
+                                         blocksize=self.blocksize, latency="low",
+                                         callback=self.callback)
             self.stream.start()
         except Exception as exc:
             raise AudioInputError(f"cannot open input device {self.device.index} "
@@ -159,7 +175,7 @@ class MicSource:
     """
 
     def __init__(self, mic: str | int | None = None, far_end: str | int | None = None, *,
-                 queue_seconds: float = 2.0, block_ms: int = 20, sd: Any = None) -> None:
+                 queue_seconds: float = 2.0, block_ms: int = 10, sd: Any = None) -> None:
         self._sd = sd or load_sounddevice()
         devices = [find_device(mic, self._sd)]
         if far_end is not None:
@@ -169,6 +185,8 @@ class MicSource:
         self._pending = [np.zeros(0, np.float32) for _ in self.captures]
         self._max_pending = int(queue_seconds * SAMPLE_RATE)
         self._skew_dropped = 0
+        self.started_at: float | None = None
+        self.on_start: Callable[[float], None] | None = None
         self._stop = threading.Event()
         self.channels = len(self.captures)
         self.input_rate = self.captures[0].rate
@@ -195,12 +213,22 @@ class MicSource:
                 capture.close()
 
     def _next_block(self) -> np.ndarray | None:
+        # wait for the first input, then take whatever every input has already
+        # delivered: nothing captured waits for the next round
         for k, capture in enumerate(self.captures):
+            chunks = []
             try:
-                chunk = capture.queue.get(timeout=0.1)
+                if k == 0:
+                    chunks.append(capture.queue.get(timeout=0.1))
+                while True:
+                    chunks.append(capture.queue.get_nowait())
             except queue.Empty:
-                continue
-            self._pending[k] = np.concatenate([self._pending[k], self._resamplers[k](chunk)])
+                pass
+            if chunks:
+                more = [self._resamplers[k](c) for c in chunks]
+                self._pending[k] = np.concatenate([self._pending[k], *more])
+        if self.started_at is None and not self._start():
+            return None
         n = min(len(p) for p in self._pending)
         for k, p in enumerate(self._pending):
             excess = len(p) - n - self._max_pending
@@ -213,3 +241,21 @@ class MicSource:
         block = np.stack([p[:n] for p in self._pending])
         self._pending = [p[n:] for p in self._pending]
         return block
+
+    def _start(self) -> bool:
+        """Once every input has delivered audio: line them up at the moment the last
+        one started (earlier audio is left out) and say when that was."""
+        firsts = [c.first_at for c in self.captures]
+        if any(t is None for t in firsts) or any(len(p) == 0 for p in self._pending):
+            # not started yet: keep no more than the queue would hold (not a drop:
+            # the call has not begun)
+            self._pending = [p[-self._max_pending:] for p in self._pending]
+            return False
+        start = max(t for t in firsts if t is not None)
+        for k, first in enumerate(firsts):
+            early = int(round((start - (first or start)) * SAMPLE_RATE))
+            self._pending[k] = self._pending[k][min(early, len(self._pending[k])):]
+        self.started_at = start
+        if self.on_start is not None:
+            self.on_start(start)
+        return True

@@ -50,9 +50,10 @@ class EventBus:
     def subscribe(self, sink: Sink) -> None:
         self._sinks.append(sink)
 
-    def mark_start(self) -> None:
-        """The stream starts now: ``wall`` counts from here."""
-        self._t0 = self._clock()
+    def mark_start(self, at: float | None = None) -> None:
+        """The stream starts now (or at clock time ``at``, e.g. when a sound device
+        captured its first sample): ``wall`` counts from here."""
+        self._t0 = self._clock() if at is None else at
 
     def wall(self) -> float:
         """Seconds since the stream started, by the monotonic clock."""

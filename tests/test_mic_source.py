@@ -21,8 +21,9 @@ def wait_until(condition, timeout: float = 10.0) -> bool:
 
 
 class FakeStream:
-    def __init__(self, sd, device, channels, samplerate, dtype, blocksize, callback):
+    def __init__(self, sd, device, channels, samplerate, dtype, blocksize, callback, latency="high"):
         self.sd, self.device, self.rate, self.blocksize, self.callback = sd, device, samplerate, blocksize, callback
+        self.latency = latency
         sd.streams.append(self)
 
     def start(self):
@@ -125,3 +126,45 @@ def test_two_inputs_are_resampled_to_16k_and_interleaved():
     assert np.allclose(data[0, 1000:15000], 0.1, atol=0.01)
     assert np.allclose(data[1, 1000:15000], -0.1, atol=0.01)
     assert all(s.closed for s in sd.streams)
+
+
+def test_streams_are_opened_for_low_latency_with_10ms_blocks():
+    sd = FakeSD([dev("Headset", 1, 48000)])
+    src = MicSource("Headset", sd=sd)
+    src.captures[0].open(sd)
+    stream = sd.streams[0]
+    assert stream.latency == "low"           # not PortAudio's default "high" buffering
+    assert stream.blocksize == 480           # 10 ms at 48 kHz
+
+
+def test_everything_already_captured_is_handed_on_at_once():
+    # the consumer was busy for a moment: 200 ms waits in each queue; one block
+    # must carry all of it, not 10 ms per round (which would keep the delay)
+    sd = FakeSD([dev("Headset", 1, 16000), dev("Loopback", 1, 16000)])
+    src = MicSource("Headset", "Loopback", sd=sd)
+    for capture in src.captures:
+        capture.open(sd)
+    for stream in sd.streams:
+        stream.push(0.2, 0.1)
+    block = src._next_block()
+    assert block is not None and block.shape[0] == 2 and block.shape[1] > 3000
+    assert src.captures[0].queue.empty() and src.captures[1].queue.empty()
+
+
+def test_the_call_starts_when_the_last_input_starts_and_the_channels_line_up():
+    sd = FakeSD([dev("Headset", 1, 16000), dev("Loopback", 1, 16000)])
+    src = MicSource("Headset", "Loopback", sd=sd)
+    told = []
+    src.on_start = told.append
+    for capture in src.captures:
+        capture.open(sd)
+    headset, loopback = sd.streams
+    headset.push(0.5, 0.1)
+    assert src._next_block() is None          # the far end has not delivered yet
+    loopback.push(0.25, -0.1)
+    # the headset's first sample was captured 0.25 s before the loopback's
+    src.captures[0].first_at, src.captures[1].first_at = 100.0, 100.25
+    block = src._next_block()
+    assert told == [100.25] and src.started_at == 100.25
+    assert block.shape == (2, 4000)           # 0.25 s each: the headset's first 0.25 s left out
+    assert src.stats()["frames_dropped"] == 0

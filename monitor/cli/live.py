@@ -71,6 +71,7 @@ def live_command(
 
     with CallSession(cfg, call_id or default_call_id("live"), info, plan, say) as call:
         call.pipeline.source_stats = source.stats
+        source.on_start = call.bus.mark_start    # wall time counts from the first captured sample
         call.start_screen()
 
         def hurry() -> None:  # second: skip what waits, still write the summary
