@@ -98,3 +98,12 @@ def test_a_partial_gives_up_between_runs_of_decoding_when_told(model, lines, mon
     stepwise = short.transcribe(lines[0], "en", 1, 128, cancel=lambda: False)
     assert stepwise.text == whole.text
     assert stepwise.avg_logprob == pytest.approx(whole.avg_logprob, abs=0.02)
+
+
+def test_the_live_engine_hands_back_nothing_for_a_cancelled_partial(model, lines):
+    from monitor.asr.engine import WhisperEngine
+
+    engine = WhisperEngine(model, 128, short_context=True)
+    assert engine.transcribe(lines[0], "en", 1, cancel=lambda: True) is None
+    tr = engine.transcribe(lines[0], "en", 1, cancel=lambda: False)
+    assert "washing machine" in tr.text and not tr.full_context

@@ -19,7 +19,7 @@ that make it safe for live use.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -62,7 +62,8 @@ class Timed:
 
 class Engine(Protocol):
     def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int,
-                   fallback: str | None = None) -> Transcript: ...
+                   fallback: str | None = None,
+                   cancel: Callable[[], bool] | None = None) -> Transcript | None: ...
     def transcribe_timed(self, samples: np.ndarray, language: str | None, beam_size: int) -> Timed: ...
 
 
@@ -95,12 +96,17 @@ class WhisperEngine:
         )
 
     def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int,
-                   fallback: str | None = None) -> Transcript:
+                   fallback: str | None = None,
+                   cancel: Callable[[], bool] | None = None) -> Transcript | None:
         """One utterance: ``language`` fixed, or None to detect it (see the module
-        docstring for ``fallback``)."""
+        docstring for ``fallback``).  ``cancel`` (a partial, short context only):
+        None comes back when it turned true during decoding."""
         if self.short is not None:
             d = self.short.transcribe(samples, language, beam_size, self.max_new_tokens,
-                                      fallback=fallback, confidence=self.language_confidence)
+                                      fallback=fallback, confidence=self.language_confidence,
+                                      cancel=cancel)
+            if d is None:
+                return None
             return Transcript(d.text, d.language, d.detected_probability, d.avg_logprob,
                               d.no_speech_prob, d.compression_ratio, d.full_context)
         segments, info = self._decode(samples, language or fallback, beam_size,
