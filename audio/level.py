@@ -61,26 +61,31 @@ def power_db(power: np.ndarray | float) -> np.ndarray:
 
 
 class ShortTermLevel:
-    """Moving mean of frame power over a fixed window, carried across blocks."""
+    """Moving mean of frame power over a fixed window, carried across blocks.
 
-    def __init__(self, window_frames: int) -> None:
+    ``update`` takes one speaker's powers, or a (speakers, n) array when built
+    with ``speakers`` (each row is carried on separately)."""
+
+    def __init__(self, window_frames: int, speakers: int | None = None) -> None:
         self.window = window_frames
-        self._tail = np.zeros(window_frames - 1)
+        shape = (window_frames - 1,) if speakers is None else (speakers, window_frames - 1)
+        self._tail = np.zeros(shape)
 
     def update(self, powers: np.ndarray) -> np.ndarray:
         """Short-term power at each frame of the block (window ending there)."""
-        joined = np.concatenate([self._tail, powers])
-        csum = np.concatenate([[0.0], np.cumsum(joined)])
+        joined = np.concatenate([self._tail, powers], axis=-1)
+        zero = np.zeros(joined.shape[:-1] + (1,))
+        csum = np.concatenate([zero, np.cumsum(joined, axis=-1)], axis=-1)
         w = self.window
-        out = (csum[w:] - csum[:-w]) / w
-        self._tail = joined[len(joined) - (w - 1):] if w > 1 else joined[:0]
+        out = (csum[..., w:] - csum[..., :-w]) / w
+        self._tail = joined[..., joined.shape[-1] - (w - 1):] if w > 1 else joined[..., :0]
         return out
 
 
 class Baseline:
     """One speaker's adaptive speech level, in dBFS (``None`` until learned)."""
 
-    __slots__ = ("value", "learned", "_warm", "_alpha", "_slow", "_ready")
+    __slots__ = ("value", "learned", "_warm", "_alpha", "_slow", "ready_n")
 
     def __init__(self, params: LevelParams) -> None:
         self.value: float | None = None
@@ -88,11 +93,11 @@ class Baseline:
         self._warm = params.frames(params.warmup_s, seconds=True)
         self._alpha = FRAME_SECONDS / params.tau_s
         self._slow = self._alpha / params.slow_factor
-        self._ready = params.frames(params.ready_s, seconds=True)
+        self.ready_n = params.frames(params.ready_s, seconds=True)   # frames learned to be ready
 
     @property
     def ready(self) -> bool:
-        return self.learned >= self._ready
+        return self.learned >= self.ready_n
 
     def learn(self, level_db: float, slow: bool = False) -> None:
         n = self.learned + 1

@@ -67,6 +67,10 @@ class VoiceActivity:
             for k, ok in enumerate(loud)
         ]
 
+    def rest(self) -> None:
+        """:meth:`step` for an unvoiced frame out of speech (the common case)."""
+        self._mask = (self._mask << 1) & self._wmask
+
     def step(self, i: int, voiced: bool) -> int:
         """Advance to frame ``i``; returns NO_CHANGE, STARTED or ENDED."""
         if voiced:

@@ -2,7 +2,13 @@ import pytest
 
 from audio.frontend import FrontEndParams
 from audio.raised_voice import RaisedVoiceParams
-from tests.signals import of, run, track
+from tests.signals import of, run as run_channels, track
+
+
+def run(channels, params=None):
+    """One party per channel (a mono mix is judged differently: tests/test_voices.py)."""
+    speakers = ("customer",) if len(channels) == 1 else None
+    return run_channels(channels, speakers=speakers, params=params)
 
 
 def test_raised_voice_onset_is_found_within_250ms():
@@ -66,3 +72,10 @@ def test_open_raised_span_is_closed_at_the_end_of_the_call():
 def test_bad_thresholds_are_refused():
     with pytest.raises(ValueError):
         RaisedVoiceParams(onset_db=3.0, release_db=5.0)
+
+
+def test_on_a_mono_mix_a_level_jump_alone_is_not_raised():
+    # it may just be the other party, louder on the line: effort has to show too
+    x = track(("voice", 6.0, -30), ("voice", 3.0, -18), ("voice", 3.0, -30))
+    assert of(run_channels([x], speakers=("call",)), "raised_voice") == []
+    assert len(of(run([x]), "raised_voice")) == 1
