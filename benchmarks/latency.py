@@ -12,7 +12,9 @@ the speech (audio time; the stream is paced at 1x, so audio time is wall time)
 to the event.  Afterwards, with the replay finished (so the two never compete for
 the CPU), every utterance's audio is sliced from the decoded channel
 (``t - pre-roll`` to ``t_end + tail``, as the endpointer cuts it) and timed through
-a bare ``model.transcribe()`` with live mode's decoding options, segments consumed.
+a bare ``model.transcribe()`` with live mode's decoding options, segments consumed
+(faster-whisper's own 30 s context: the live engine encodes a shorter one, see
+``monitor/asr/short_context.py``, so its calls can be cheaper than the bare ones).
 
 Prints p50/p95 of both, the ratios p95(lag)/p95(bare) (goal <= 1.3) and
 p50(lag)/p50(bare), and the live stage's counters.  The lag necessarily includes
@@ -60,10 +62,10 @@ class TimedEngine:
         self.engine, self.bus = engine, bus
         self.calls: list[tuple[float, float, int]] = []      # (start, end, samples)
 
-    def transcribe(self, samples, language, beam_size):
+    def transcribe(self, samples, language, beam_size, *args, **kw):
         start = self.bus.wall()
         try:
-            return self.engine.transcribe(samples, language, beam_size)
+            return self.engine.transcribe(samples, language, beam_size, *args, **kw)
         finally:
             self.calls.append((start, self.bus.wall(), len(samples)))
 
@@ -98,7 +100,8 @@ def main() -> None:
     cfg = load_config(None, {"transcription": {"language": args.language,
                                                "partial_after_s": args.partial_after_s}})
     model = load_model(cfg)
-    engine = WhisperEngine(model, cfg.transcription.max_new_tokens)
+    engine = WhisperEngine(model, cfg.transcription.max_new_tokens, short_context=True,
+                           language_confidence=cfg.transcription.language_confidence)
     pcm = decode(path)
     opts = bare_options(args.language, cfg.transcription.max_new_tokens)
     if not args.no_warmup:   # lazy initialisation belongs to neither side
