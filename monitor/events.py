@@ -209,9 +209,15 @@ class Level(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RaisedVoice(Event):
+    """A speaker raised their voice: by level over their own baseline, by vocal
+    effort (spectral tilt and pitch over their own, whatever the level), or both
+    (``by``: ``level``, ``effort``, ``level+effort``; ``effort`` is the score)."""
+
     type: ClassVar[str] = "raised_voice"
     t_detected: float
     db_over_baseline: float
+    effort: float = _OPT
+    by: str = _OPT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,6 +225,7 @@ class RaisedVoiceEnd(Event):
     type: ClassVar[str] = "raised_voice_end"
     t_end: float
     db_over_baseline: float
+    effort: float = _OPT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

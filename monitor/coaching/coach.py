@@ -83,7 +83,16 @@ class _Cue:
     speaker: str | None
     t: float
     quote: str = ""
-    db: float | None = None
+    db: float | None = None          # how far over their usual level, when loudness told
+    effort: bool = False             # told by vocal effort alone (the level may not have risen)
+
+
+def _raised_cue(name: str, e: RaisedVoice) -> _Cue:
+    """A raised-voice cue; one found by vocal effort alone quotes no level (it can be
+    under the speaker's usual after telephone gain control)."""
+    if e.by == "effort":
+        return _Cue(name, e.speaker, e.t_detected, effort=True)
+    return _Cue(name, e.speaker, e.t_detected, db=e.db_over_baseline)
 
 
 class Coach:
@@ -117,11 +126,9 @@ class Coach:
                 self._on_words(e)
             case RaisedVoice(speaker="customer" | "call"):
                 self._raised_open = e.t
-                self._cue(_Cue("customer_raised_voice", e.speaker, e.t_detected,
-                               db=e.db_over_baseline))
+                self._cue(_raised_cue("customer_raised_voice", e))
             case RaisedVoice():
-                self._cue(_Cue("operator_raised_voice", e.speaker, e.t_detected,
-                               db=e.db_over_baseline))
+                self._cue(_raised_cue("operator_raised_voice", e))
             case RaisedVoiceEnd(speaker="customer" | "call"):
                 self._raised.append((e.t, e.t_end))
                 self._raised_open = None
@@ -330,6 +337,8 @@ class Coach:
             why["quote"] = cue.quote
         if cue.db is not None:
             why["db_over_baseline"] = round(cue.db, 1)
+        if cue.effort:
+            why["by"] = "effort"
         if cue.name == "escalated":
             why["state"] = self.state.level
             why["since"] = round(self._escalated_since or t, 2)

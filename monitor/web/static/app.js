@@ -107,6 +107,10 @@
       return why.speaker === "call" ? `heard “${why.quote}”${at}`
         : `${who(why.speaker)} said “${why.quote}”${at}`;
     }
+    if (why.by === "effort") {   // found by vocal effort (tilt, pitch), not loudness
+      return why.speaker === "operator" ? `you raised your voice (vocal effort)${at}`
+        : `${who(why.speaker) || "customer"} raised their voice (vocal effort)${at}`;
+    }
     if (why.db_over_baseline != null) {
       const d = Math.round(Number(why.db_over_baseline));
       return why.speaker === "operator" ? `you were ${d} dB over your usual level${at}`
