@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 
 import av
 import numpy as np
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from audio import mulaw
@@ -109,7 +110,10 @@ def twilio_stream(url: str, messages: Iterator[tuple[float, str]], *, pace: Pace
                 return {"code": None, "reason": "dropped"}
             if pace is not None:
                 pace(at)
-            ws.send(text)
+            try:
+                ws.send(text)
+            except ConnectionClosed:          # the server ended the stream (a protocol error)
+                break
         try:
             ws.recv(timeout=10)
         except Exception:
