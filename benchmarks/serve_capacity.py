@@ -56,9 +56,7 @@ def run_calls(service: Service, audio, n: int, stagger: float, events_dir: Path,
     for sid in sids:
         events = read_events(events_dir / f"{sid}.jsonl", timeout=600)
         tr = events[-1].get("transcription", {})
-        dropped = dict(tr.get("pool", {}).get("shed", {}))           # this wing's pool
-        for reason, count in tr.get("too_old", {}).items():            # the asr scheduler's drops
-            dropped[reason] = dropped.get(reason, 0) + count
+        dropped = dict(tr.get("too_old", {}))          # finals the scheduler dropped, by reason
         out.append({"lag": tr.get("lag_s", {}), "utterances": tr.get("utterances", 0),
                     "skipped": tr.get("skipped", 0), "merged": tr.get("merged", 0), "dropped": dropped,
                     "triggers": {e["category"] for e in events if e["type"] == "trigger"},

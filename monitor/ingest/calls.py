@@ -7,7 +7,7 @@ decoded audio into, and ends it when the stream ends (with an error when the
 stream broke).  Each call runs the same :class:`~monitor.session.CallSession` as
 ``calmline live`` on its own thread: events to ``DIR/<call id>.jsonl`` when
 asked, the hub with its spool, the operator's screen, transcription through the
-process's shared pool.  A call that breaks still ends cleanly: ``call_end``
+process's one model and scheduler.  A call that breaks still ends cleanly: ``call_end``
 (with the error) and the summary are written, and everything received before
 the break is in them.
 """
@@ -60,7 +60,7 @@ class ServePlan:
     events_dir: Path | None = None
     transcribe: bool = True
     hub: HubTarget | None = None
-    transcriber: Callable[..., Any] | None = None   # the shared pool's stage builder
+    transcriber: Callable[..., Any] | None = None   # builds a call's stage on the shared model
     max_calls: int = 20
     queue_seconds: float = 10.0
 

@@ -1,4 +1,4 @@
-"""A running ``calmline serve``: the shared transcription pool, the switchboard,
+"""A running ``calmline serve``: the model every call shares, the switchboard,
 the operators' screens and the server, built from checked options.
 
     options = ServeOptions(port=8770, events_dir=Path("calls"))
@@ -9,7 +9,7 @@ the operators' screens and the server, built from checked options.
 
 Stopping ends every call's stream (what was received is processed, each call's
 ``call_end`` and summary written), waits for the calls, then stops the server and
-the pool.
+the transcription scheduler.
 """
 
 from __future__ import annotations
@@ -99,14 +99,13 @@ class Service:
     """See the module docstring.  ``engine``: a model engine to share (tests); by
     default the configured model is loaded once when transcription is on."""
 
-    def __init__(self, cfg: Config, options: ServeOptions, say: Say, *, engine: Any = None,
-                 pool_params: Any = None) -> None:
+    def __init__(self, cfg: Config, options: ServeOptions, say: Say, *, engine: Any = None) -> None:
         self.cfg, self.options, self.say = cfg, options, say
-        self.pool: Any = None          # what every call's transcription shares (closed at the end)
+        self.scheduler: Any = None     # every call's model calls queue here (shut down at the end)
         transcriber = None
         if options.transcribe:
             engine = engine if engine is not None else load_engine(cfg, say)
-            transcriber, self.pool = shared_transcription(cfg, engine, pool_params)
+            transcriber, self.scheduler = shared_transcription(cfg, engine)
         self.sock = listen(options.host, options.port)
         aus_sock = None
         try:
@@ -114,8 +113,8 @@ class Service:
                 aus_sock = listen(options.host, options.audiosocket_port, "--audiosocket-port")
         except CalmlineError:
             self.sock.close()
-            if self.pool is not None:
-                self.pool.close()
+            if self.scheduler is not None:
+                self.scheduler.shutdown()
             raise
         self.port = self.sock.getsockname()[1]
         self.audiosocket_port = aus_sock.getsockname()[1] if aus_sock is not None else None
@@ -163,9 +162,9 @@ class Service:
         if self._started:
             self.server.stop()
             self._started = False
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+            self.scheduler = None
         return finished
 
     def __enter__(self) -> "Service":
@@ -175,51 +174,30 @@ class Service:
         self.stop()
 
 
-def shared_transcription(cfg: Config, engine: Any, pool_params: Any = None) -> tuple[Callable[..., Any], Any]:
-    """How every call transcribes with one model: ``(stage builder, what to close)``.
-
-    The asr wing's own scheduler, shared by every call, where the live stage takes
-    one (``TranscriptionStage(..., scheduler=)``: customer first, fair across
-    calls, shedding and never-late rules in one place for ``live`` and ``serve``);
-    otherwise this wing's :class:`~monitor.ingest.pool.TranscriptionPool`."""
-    import inspect
-
+def shared_transcription(cfg: Config, engine: Any) -> tuple[Callable[..., Any], Any]:
+    """How every call transcribes with one model: ``(stage builder, the shared
+    scheduler)``.  Each call's live stage queues its model calls on one
+    :class:`~monitor.asr.scheduler.Scheduler` (customer first, fair across calls,
+    never late, shedding in its fixed order), the same rules as ``calmline live``."""
+    from monitor.asr.scheduler import Scheduler
     from monitor.asr.transcription import TranscriptionStage
 
-    if "scheduler" in inspect.signature(TranscriptionStage).parameters:
-        from monitor.asr.scheduler import Scheduler
+    scheduler = Scheduler(max_age_s=cfg.transcription.max_age_s)
 
-        scheduler = Scheduler(max_age_s=cfg.transcription.max_age_s)
+    def build(bus: Any, speakers: tuple[str, ...]) -> Any:
+        return TranscriptionStage(bus, speakers, engine, cfg.transcription, cfg.endpointing, cfg.vad,
+                                  live=True, scheduler=scheduler)
 
-        def build(bus: Any, speakers: tuple[str, ...]) -> Any:
-            return TranscriptionStage(bus, speakers, engine, cfg.transcription, cfg.endpointing, cfg.vad,
-                                      live=True, scheduler=scheduler)
-
-        return build, _Closer(scheduler.shutdown)
-    from monitor.ingest.pool import PoolParams, TranscriptionPool
-    from monitor.ingest.pooled_stage import pooled_transcriber
-
-    pool = TranscriptionPool(engine, pool_params or PoolParams())
-    return pooled_transcriber(pool, cfg), pool
-
-
-class _Closer:
-    def __init__(self, close: Callable[[], None]) -> None:
-        self.close = close
+    return build, scheduler
 
 
 def load_engine(cfg: Config, say: Say) -> Any:
-    """The configured model, loaded once for every call, with the live decoding the
-    live stage uses (the short encoder context where this engine has it)."""
-    import inspect
-
+    """The configured model, loaded once for every call, decoding as the live stage
+    does (the short encoder context)."""
     from monitor.asr.engine import WhisperEngine
     from monitor.asr.model_load import load_whisper
 
     m = cfg.model
     model = load_whisper(m.name, m.device, m.resolved_compute_type, m.threads, say=say)
-    accepts = inspect.signature(WhisperEngine).parameters
-    live = {k: v for k, v in (("short_context", True),
-                              ("language_confidence", cfg.transcription.language_confidence))
-            if k in accepts}
-    return WhisperEngine(model, cfg.transcription.max_new_tokens, **live)
+    return WhisperEngine(model, cfg.transcription.max_new_tokens, short_context=True,
+                         language_confidence=cfg.transcription.language_confidence)
