@@ -199,5 +199,6 @@ def test_calls_at_once_share_one_model(tmp_path):
         tr = events[-1]["transcription"]
         assert tr["mode"] == "live" and tr["errors"] == 0
         assert [e for e in events if e["type"] == "utterance"]
+        assert isinstance(tr["too_old"], dict) and "skipped" in tr     # what it lost, per call
     # one model, called from one shared worker, never from a call's own thread
     assert engine.calls >= 4 and len(engine.threads) == 1
