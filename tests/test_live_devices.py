@@ -46,8 +46,8 @@ def free_port() -> int:
 
 def channel(*parts) -> np.ndarray:
     """('voice', seconds) and ('gap', seconds) over a quiet line."""
-    x = np.concatenate([voice(p[1], -26.0, seed=k) if p[0] == "voice" else np.zeros(int(16000 * p[1]), np.float32)
-                        for k, p in enumerate(parts)])
+    x = np.concatenate([voice(p[1], -26.0, seed=k) if p[0] == "voice"
+                        else np.zeros(int(16000 * p[1]), np.float32) for k, p in enumerate(parts)])
     return x + noise(len(x) / 16000)
 
 
