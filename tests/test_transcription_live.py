@@ -98,3 +98,19 @@ def test_a_speaker_who_switches_language_is_followed_and_an_unsure_utterance_is_
     assert [c[1] for c in engine.calls] == [None, "ru", "en", "en"]     # the fallback offered
     assert all(c[0] is None for c in engine.calls)                       # detected every time
     assert stage.stats()["transcription"]["languages"] == {"customer": "en"}
+
+
+def test_the_printed_summary_says_how_many_transcripts_came_too_late_to_show():
+    from rich.console import Console
+
+    from monitor.report.console import print_summary
+
+    console = Console(record=True, width=200)
+    speaker = {"speech_s": 3.0, "raised_voice_s": 0.0, "raised_voice_count": 0,
+               "overlaps_started": 0, "words": 9, "monologues": 0}
+    summary = {"duration": 10.0, "overlaps": 0, "overlap_s": 0.0, "silences": 0, "silence_s": 0.0,
+               "speakers": {"customer": speaker},
+               "transcription": {"utterances": 3, "real_time_factor": 0.2,
+                                 "too_old": {"stale": 1, "late": 1, "shed": 1}}}
+    print_summary(summary, console, "live call x")
+    assert "too late to show 3" in console.export_text()

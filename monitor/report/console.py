@@ -64,6 +64,9 @@ def print_summary(summary: dict[str, Any], console: Console, title: str) -> None
         for key in ("merged", "skipped", "blips_dropped", "long_turns_split"):
             if tr.get(key):
                 parts.append(f"{key.replace('_', ' ')} {tr[key]}")
+        too_old = sum(tr.get("too_old", {}).values())
+        if too_old:           # live: dropped rather than shown late
+            parts.append(f"too late to show {too_old}")
         rejected = sum(tr.get("rejected", {}).values())
         if rejected:
             parts.append(f"rejected {rejected} ({', '.join(f'{k} {v}' for k, v in tr['rejected'].items())})")
