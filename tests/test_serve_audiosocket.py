@@ -30,8 +30,9 @@ def test_two_directions_make_one_call_with_both_speakers(tmp_path):
     start, summary = events[0], events[-1]
     assert start["speakers"] == ["operator", "customer"]
     assert summary["complete"] is True and summary["frames_dropped"] == 0
-    # no timestamps in AudioSocket: the streams are aligned as they arrive (here within 0.1 s real)
-    assert abs(summary["duration"] - CLIP.shape[1] / 8000) < 0.5
+    # no timestamps in AudioSocket: the streams are aligned as they arrive (at 5x, 1 s of
+    # audio is 0.2 s of scheduling slack between the two senders)
+    assert -0.05 < summary["duration"] - CLIP.shape[1] / 8000 < 1.0
     assert [e["speaker"] for e in events if e["type"] == "raised_voice"] == ["customer"]
     assert summary["speakers"]["operator"]["speech_s"] > 5
 

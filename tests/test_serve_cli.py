@@ -50,8 +50,11 @@ def test_a_port_in_use_is_one_line(capsys):
 def test_end_to_end_with_the_bundled_model(tmp_path):
     clip = load_8k("escalation")[:, int(34.9 * 8000): int(40.9 * 8000)]   # "manager", then "court"
     env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
+    settings = tmp_path / "calm.toml"               # words are never too late on a busy test machine
+    settings.write_text("[transcription]\nmax_age_s = 60.0\n")
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "serve", "--port", "0", "--language", "en",
-                             "--events-dir", str(tmp_path / "calls")], cwd=ROOT, env=env,
+                             "--events-dir", str(tmp_path / "calls"), "--config", str(settings)],
+                            cwd=ROOT, env=env,
                             stderr=subprocess.PIPE, text=True)
     try:
         port = None

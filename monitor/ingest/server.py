@@ -57,14 +57,6 @@ class IngestKeys:
     audiohook_api_key: str | None = None
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    port: int
-    public_url: str                  # how the phone system and the browsers reach the server
-    tls: ServerTLS | None = None
-
-
 def create_ingest_app(switchboard: Switchboard, keys: IngestKeys, public_url: str,
                       audiosocket: AudioSocketServer | None = None) -> FastAPI:
     app = FastAPI(title="calmline serve", docs_url=None, redoc_url=None, openapi_url=None)
@@ -72,8 +64,11 @@ def create_ingest_app(switchboard: Switchboard, keys: IngestKeys, public_url: st
     ws_scheme = "wss" if public.scheme == "https" else "ws"
 
     def twilio_urls(ws: WebSocket) -> list[str]:
+        """The URL Twilio may have signed: as in the TwiML (``--public-url``), or as the
+        request names its host; written ``wss://`` or as its ``https://`` twin."""
         path = ws.url.path + (f"?{ws.url.query}" if ws.url.query else "")
-        urls = [f"{ws_scheme}://{public.netloc}{path}", f"wss://{ws.headers.get('host', '')}{path}"]
+        hosts = [public.netloc, ws.headers.get("host", "")]
+        urls = [f"{scheme}://{host}{path}" for host in hosts for scheme in (ws_scheme, "wss", "https")]
         return list(dict.fromkeys(urls))
 
     @app.websocket("/ingest/twilio")

@@ -25,7 +25,7 @@ from monitor.errors import CalmlineError
 from monitor.hub.tls import ServerTLS, is_loopback
 from monitor.ingest.audiosocket import AudioSocketServer, Network
 from monitor.ingest.calls import ServePlan, Switchboard
-from monitor.ingest.server import Endpoint, IngestKeys, ServeApp, ServeServer, create_ingest_app, listen
+from monitor.ingest.server import IngestKeys, ServeApp, ServeServer, create_ingest_app, listen
 from monitor.session import HubTarget
 from monitor.web.desks import OPERATOR_NAME, Desks, LinkDesk
 
@@ -130,7 +130,6 @@ class Service:
         self.audiosocket = (AudioSocketServer(self.switchboard, options.audiosocket_peers)
                             if aus_sock is not None else None)
         ingest = create_ingest_app(self.switchboard, options.keys, self.base_url, self.audiosocket)
-        self.endpoint = Endpoint(options.host, self.port, self.base_url, options.tls)
         self.server = ServeServer(ServeApp(ingest, self.desks, self.audiosocket, aus_sock), self.sock,
                                   tls=options.tls)
         self._started = False

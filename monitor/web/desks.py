@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable
 from monitor.events import Event
 from monitor.web.access import LOOPBACK_NAMES, SECRET_BYTES, ScreenAccess
 from monitor.web.broadcaster import Broadcaster
-from monitor.web.guard import ScreenGuard, _respond
+from monitor.web.guard import SECURITY_HEADERS, ScreenGuard
 from monitor.web.server import create_app
 
 OPERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -213,7 +213,7 @@ class Desks:
         if not _ and scope["type"] == "http":           # /operator/NAME -> /operator/NAME/
             query = scope.get("query_string", b"")
             location = (desk.access.path + ("?" + query.decode("latin-1") if query else "")).encode("latin-1")
-            await _respond(send, 308, "", [(b"location", location)])
+            await _plain(send, 308, "", [(b"location", location)])
             return
         # the screen app sees the path under the operator's prefix, as the live screen
         # sees its own (the prefix is not a root_path: the guard matches plain paths)
@@ -238,4 +238,12 @@ async def _refuse(scope: dict[str, Any], send: Any, status: int, reason: str) ->
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
     else:
-        await _respond(send, status, f"calmline: {reason}\n")
+        await _plain(send, status, f"calmline: {reason}\n")
+
+
+async def _plain(send: Any, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = text.encode("utf-8")
+    head = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status,
+                "headers": head + (headers or []) + SECURITY_HEADERS})
+    await send({"type": "http.response.body", "body": body})
