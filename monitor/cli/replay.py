@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -89,13 +90,12 @@ def replay_command(
     and acknowledgements made on it are added to the --events file.
     """
     from audio.channels import map_channels, parse_mapping
-    from audio.errors import AudioDecodeError
     from audio.file_source import FileSource
     from monitor.config import load_config
     from monitor.errors import CalmlineError
     from monitor.event_bus import default_call_id
     from monitor.pipeline import CallInfo
-    from monitor.report.console import make_console, print_summary, print_transcript
+    from monitor.report.console import make_console
     from monitor.report.html import check_report_path
     from monitor.session import CallSession, HubTarget, Outputs, ScreenTarget, SessionPlan
 
@@ -121,31 +121,49 @@ def replay_command(
     info = CallInfo(str(path), source.info.input_rate, source.info.channels, cmap)
     err = make_console(stderr=True)
     out = err if events == "-" else make_console()
-    title = f"{path.name}: {', '.join(cmap.speakers)}"
+    show = _Showing(out, f"{path.name}: {', '.join(cmap.speakers)}", report, transcript)
     with CallSession(cfg, call_id or path.stem, info, plan, say=_dim_on(err)) as call:
-        server = call.start_screen() if ui else None
-        try:
-            summary = _play(call, source, err, realtime=realtime, paced=realtime or ui,
-                            progress=progress and err.is_terminal and not ui)
-        except AudioDecodeError:
-            # The call was closed and summarised up to the failure: show that part
-            # (marked incomplete), then let the CLI report the error and exit 2.
-            if call.final.get("duration"):
-                print_summary(call.final, out, title)
-            if report is not None:
-                save_report(report, call.events, err)
-            raise
-        print_summary(call.finish(summary), out, title)
-        if transcript:
-            print_transcript(call.utterances, out)
-        if report is not None:
-            save_report(report, call.events, err)
-        if server is not None:
-            err.print(f"the call is over; the operator screen stays at {server.url} until Ctrl-C",
-                      markup=False, highlight=False)
-            wait_for_interrupt()
+        _run_and_show(call, source, err, show, realtime=realtime, ui=ui,
+                      progress=progress and err.is_terminal and not ui)
     if call.hub_error():
         raise CalmlineError(call.hub_error())
+
+
+@dataclass(frozen=True)
+class _Showing:
+    """Where and what the command shows once the call is over."""
+
+    out: "Console"
+    title: str
+    report: Optional[Path]
+    transcript: bool
+
+
+def _run_and_show(call: "CallSession", source: "FileSource", err: "Console", show: _Showing, *,
+                  realtime: bool, ui: bool, progress: bool) -> None:
+    from audio.errors import AudioDecodeError
+    from monitor.report.console import print_summary, print_transcript
+
+    server = call.start_screen() if ui else None
+    try:
+        summary = _play(call, source, err, realtime=realtime, paced=realtime or ui, progress=progress)
+    except AudioDecodeError:
+        # The call was closed and summarised up to the failure: show that part
+        # (marked incomplete), then let the CLI report the error and exit 2.
+        if call.final.get("duration"):
+            print_summary(call.final, show.out, show.title)
+        if show.report is not None:
+            save_report(show.report, call.events, err)
+        raise
+    print_summary(call.finish(summary), show.out, show.title)
+    if show.transcript:
+        print_transcript(call.utterances, show.out)
+    if show.report is not None:
+        save_report(show.report, call.events, err)
+    if server is not None:
+        err.print(f"the call is over; the operator screen stays at {server.url} until Ctrl-C",
+                  markup=False, highlight=False)
+        wait_for_interrupt()
 
 
 def _dim_on(err: "Console"):
