@@ -87,6 +87,19 @@ class Endpointer:
         """Voiced within the last 100 ms: the utterance is not about to end."""
         return bool(self._cur) and self._cur_first + len(self._cur) - 1 - self._va.last_voiced <= 5
 
+    @property
+    def speech_start(self) -> float | None:
+        """Audio time the open utterance's speech started (None when none is open)."""
+        return self._speech_first * FRAME_SECONDS if self._cur else None
+
+    @property
+    def silence_ms(self) -> float:
+        """While an utterance is open: milliseconds since its last voiced frame (0 otherwise)."""
+        if not self._cur:
+            return 0.0
+        last = max(self._va.last_voiced, self._speech_first)
+        return max(0, self._cur_first + len(self._cur) - 1 - last) * FRAME_SECONDS * 1000
+
     def ending(self, min_silence_ms: int) -> Utterance | None:
         """After ``min_silence_ms`` of silence (but before the utterance has ended),
         the utterance exactly as it will be if no more speech comes: the same

@@ -13,11 +13,13 @@ while they are actually voicing) and ``utterance_partial`` carries the words two
 successive hypotheses agree on; the final ``utterance`` supersedes them.
 
 A partial never delays a final: none is started while anyone's utterance is in
-a pause (its final may be moments away), and one under way is cancelled between
-two short runs of decoding as soon as a final is waiting (the scheduler's
-``finals_waiting``; counted as ``partials_cancelled``), so a final waits at most
-for the partial's encoder pass (0.1-0.3 s in a short context).  While the
-transcript is delayed the scheduler hands out no idle work at all.
+a pause (its final may be moments away), and one under way gives up between two
+short runs of decoding (counted as ``partials_cancelled``) as soon as a final is
+waiting or anyone's pause reaches ``speculate_ms`` less 100 ms (so the
+speculation of that utterance starts on time), so a final waits at most for the
+partial's encoder pass (0.1-0.3 s in a short context).  A speculation gives up
+when its speaker talks again.  While the transcript is delayed the scheduler
+hands out no idle work at all.
 """
 
 from __future__ import annotations
@@ -102,6 +104,20 @@ class IdleChooser:
             state.heard_s = heard
             return cur
         return None
+
+    def final_may_be_due(self) -> bool:
+        """Someone's utterance has paused long enough that its speculation (or
+        final) is near: a partial under way should give way."""
+        near = max(100, (self.speculate_ms or 500) - 100)
+        return any(ep.collecting and ep.silence_ms >= near for ep in self.endpointers)
+
+    def resumed(self, u: Utterance) -> bool:
+        """The speaker of a speculated utterance has talked again: it was not its end.
+        (Once the utterance has ended its final waits for the speculation.)"""
+        ep = next(ep for ep in self.endpointers if ep.speaker == u.speaker)
+        if ep.speech_start is None or abs(ep.speech_start - u.t) > 1e-6:
+            return False
+        return ep.still_talking or ep.silence_ms < self.speculate_ms - 20
 
     def reset(self, speaker: str) -> None:
         """The speaker's utterance ended (its final is in): start partials afresh."""

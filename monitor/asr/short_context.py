@@ -20,7 +20,8 @@ over):
   what still comes back wrong is the hallucination filter's to reject.
 
 Language detection costs one decoder step on the encoder output already made,
-so it is done for every utterance (see :meth:`ShortContextWhisper.transcribe`).
+so with no fixed language it is done for every utterance (see
+:meth:`ShortContextWhisper.transcribe`).
 This module leans on faster-whisper's feature extractor, tokenizer and
 suppressed-token list, and on CTranslate2's public ``encode``,
 ``detect_language`` and ``generate``.
@@ -148,7 +149,8 @@ class ShortContextWhisper:
         features = self.model.feature_extractor(samples)[:, :-1]
         context_s = context_seconds(audio_s)
         encoded = self._encode(features, context_s)
-        detected, probability = self._detect(encoded)
+        # a fixed language needs no detection (one decoder step saved)
+        detected, probability = (language, 1.0) if language else self._detect(encoded)
         use = language or (fallback if fallback and probability < confidence else detected)
         cap = token_cap(audio_s, max_new_tokens)
         out = self._generate(encoded, use, beam_size, cap, cancel)

@@ -162,6 +162,7 @@ class TranscriptionStage:
         self.audio_seconds = 0.0
         self.speculations = 0
         self.speculations_used = 0
+        self.speculations_given_up = 0
         self.full_context = 0
         self.errors = 0
         self.first_error = ""
@@ -175,7 +176,7 @@ class TranscriptionStage:
         self._partials = self._idle.partials
         self._clock: Callable[[], float] = scheduler.clock if scheduler is not None else time.monotonic
         self._now = (0.0, self._clock())        # (audio time, clock) of the last block
-        self._cancel: Callable[[], bool] | None = None    # for the partial running now
+        self._cancel: Callable[[], bool] | None = None    # for the idle work running now
         self._hurried = 0
         self.scheduler: Scheduler | None = None
         self._own_scheduler = False
@@ -254,7 +255,8 @@ class TranscriptionStage:
             "long_turns_split": sum(ep.splits for ep in self.endpointers),
             "partials": self.partials,
             "partials_skipped": self.partials_skipped,
-            "speculative_finals": {"made": self.speculations, "used": self.speculations_used},
+            "speculative_finals": {"made": self.speculations, "used": self.speculations_used,
+                                   "given_up": self.speculations_given_up},
             "replay_windows": self.batcher.windows if self.batcher is not None else 0,
             "errors": self.errors + (self.batcher.failed if self.batcher is not None else 0),
             "backlog_max": 0,
@@ -420,9 +422,12 @@ class TranscriptionStage:
             heard_at = self._heard_at(u.t_end)
         if spec is not None:
             return Job(Tier.SPECULATION, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
-                       run=lambda deadline: self._work(self._speculate, spec))
+                       run=lambda deadline: self._idle_run(self._speculate, spec,
+                                                           lambda: self._locked(self._idle.resumed, spec)))
         return Job(Tier.PARTIAL, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
-                   run=lambda deadline: self._partial_job(due, deadline))
+                   run=lambda deadline: self._idle_run(
+                       self._run_partial, due,
+                       lambda: deadline.cancelled() or self._locked(self._idle.final_may_be_due)))
 
     def _speculation_due(self) -> Utterance | None:
         return self._idle.speculation_due()
@@ -430,18 +435,27 @@ class TranscriptionStage:
     def _partial_due(self) -> Utterance | None:
         return self._idle.partial_due()
 
+    def _locked(self, check: Callable[..., bool], *args: Any) -> bool:
+        with self._cv:
+            return check(*args)
+
+    def _idle_run(self, step: Callable[[Utterance], None], u: Utterance,
+                  give_up: Callable[[], bool]) -> None:
+        """Run idle work that gives up (between runs of decoding) when ``give_up`` says."""
+        self._cancel = give_up
+        try:
+            self._work(step, u)
+        finally:
+            self._cancel = None
+
     def _speculate(self, u: Utterance) -> None:
         tr = self._transcribe(u.speaker, u.samples)
+        if tr is None:                      # the speaker went on: not the end after all
+            self.speculations_given_up += 1
+            return
         with self._cv:
             self._speculated[u.speaker] = (utterance_key(u), tr)
         self.speculations += 1
-
-    def _partial_job(self, cur: Utterance, deadline: Deadline) -> None:
-        self._cancel = deadline.cancelled
-        try:
-            self._work(self._run_partial, cur)
-        finally:
-            self._cancel = None
 
     def _run_partial(self, cur: Utterance) -> None:
         tr = self._transcribe(cur.speaker, cur.samples)
