@@ -75,7 +75,7 @@ def test_a_live_call_through_two_sound_devices_ends_cleanly_on_sigterm(pulse, tm
     proc = subprocess.Popen(
         [str(CALMLINE), "live", "--mic", "headset_in", "--far-end", "customer_in", "--events", str(events),
          "--no-browser", "--no-transcribe", "--port", str(free_port()), "--call-id", "ci-live-devices"],
-        env=pulse.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=pulse.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
     reader.start()
@@ -93,7 +93,7 @@ def test_a_live_call_through_two_sound_devices_ends_cleanly_on_sigterm(pulse, tm
             return {"operator", "customer"} <= starts
         assert wait_for(both_heard, 20), f"speech from both devices never came: {''.join(err)[-500:]}"
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
+        proc.wait(60)                      # stderr is the reader's alone
     finally:
         if proc.poll() is None:
             proc.kill()
