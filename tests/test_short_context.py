@@ -75,13 +75,15 @@ def test_running_into_the_token_cap_is_taken_for_a_loop_and_redone_in_full(model
     assert got.full_context and short.frames[1:] == [3000] and short.frames[0] < 3000
 
 
-def test_an_unsure_detection_decodes_in_the_speakers_language_so_far(model, lines):
+def test_an_unsure_detection_keeps_the_likelier_of_it_and_the_speakers_language(model, lines):
     short = ShortContextWhisper(model)
     sure = short.transcribe(lines[1], None, 1, 128, fallback="de", confidence=0.5)
     assert sure.language == "en" and sure.detected == "en"
+    # the detection counts as unsure: English speech is decoded as German too, and
+    # the English transcript wins (the speaker switched; no German script)
     unsure = short.transcribe(lines[1], None, 1, 128, fallback="de", confidence=0.9999)
-    assert unsure.language == "de" and unsure.detected == "en"
-    assert unsure.detected_probability < 0.9999
+    assert unsure.detected == "en" and unsure.detected_probability < 0.9999
+    assert unsure.language == "en" and "third time" in unsure.text
 
 
 def test_a_partial_gives_up_between_runs_of_decoding_when_told(model, lines, monkeypatch):

@@ -21,8 +21,9 @@ class Clock:
 
 
 class DetectingEngine:
-    """Detects a language per utterance (scripted) and decodes as the short-context
-    engine does: the detected one, or ``fallback`` when the detection is unsure."""
+    """Detects a language per utterance (scripted) and decodes in the detected one,
+    or in ``fallback`` when the detection is unsure (the short-context engine then
+    also tries the detected one and keeps the likelier: here ``fallback`` wins)."""
 
     def __init__(self, detections, confidence=0.7):
         self.detections = list(detections)

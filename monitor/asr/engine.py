@@ -11,9 +11,10 @@ that make it safe for live use.
 - Live (``short_context``): each utterance is encoded in a context of
   max(10 s, twice its length) instead of 30 s, with a token cap tied to its
   length (``monitor/asr/short_context.py``); the language is detected for every
-  utterance, and one detected with less than ``language_confidence`` is decoded
-  in the speaker's language so far (``fallback``), so a speaker who switches
-  language is followed without a short, unsure utterance flipping it.
+  utterance; one detected with less than ``language_confidence`` in another
+  language than the speaker's so far (``fallback``) is decoded in both and the
+  likelier transcript kept, so a speaker who switches language is followed, and
+  never written in the first language's script.
 """
 
 from __future__ import annotations

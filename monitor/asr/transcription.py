@@ -24,10 +24,12 @@ One engine (one model) serves the call.  Two ways to run it:
 Partial results and speculative finals: see ``monitor/asr/idle_work.py``.
 
 Language: fixed when configured.  With ``auto`` it is detected for every
-utterance (in live mode at no extra cost); a detection under
-``language_confidence`` falls back to the speaker's language so far, and a
-confident one becomes the speaker's language, so a speaker who switches language
-mid-call is followed rather than written in the first language's script.
+utterance (in live mode at the cost of one decoder step); the engine is offered
+the speaker's language so far for a detection under ``language_confidence``
+(``monitor/asr/short_context.py`` decodes such an utterance both ways and keeps
+the likelier), and a confident detection becomes the speaker's language, so a
+speaker who switches language mid-call is followed rather than written in the
+first language's script.
 Replays detect until one utterance is confident and then keep that language
 (re-detecting a 30 s window costs a second model call).
 """
