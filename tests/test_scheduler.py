@@ -205,3 +205,22 @@ def test_closing_a_call_drops_what_waits_and_counts_it():
     assert sched.stats("a")["dropped"] == {"hurry": 1}
     lane.close()
     assert "a" not in sched.lanes
+
+
+def test_a_final_expected_to_cost_nothing_is_not_dropped_for_the_average_cost():
+    # a final whose speculative transcript is already made takes no model call:
+    # the recent average cost (1.2 s here) must not count it as too old
+    clock, log = Clock(), []
+    sched = Scheduler(clock=clock, start=False, max_age_s=3.0)
+    lane = sched.open("a")
+    lane.submit(job(log, "slow", Tier.CUSTOMER_FINAL, clock.now, cost=1.2, clock=clock))
+    drain(sched)
+    assert sched.cost_s == pytest.approx(1.2)
+    ready = job(log, "ready", Tier.CUSTOMER_FINAL, clock.now - 2.5)
+    ready.expected_s = 0.0
+    guess = job(log, "guess", Tier.CUSTOMER_FINAL, clock.now - 2.5)
+    lane.submit(ready)
+    lane.submit(guess)
+    drain(sched)
+    assert "ready shown" in log and "guess" not in log
+    assert sched.stats("a")["dropped"] == {"stale": 1}

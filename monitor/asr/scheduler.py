@@ -16,9 +16,10 @@ quiet one).
 
 **Never late.**  A job's age is the time since the newest audio in it came in
 (``heard_at``; for merged jobs the oldest part counts).  A final whose result
-would come out older than ``max_age_s`` (its age plus the recent cost of a model
-call) is dropped before it runs (``stale``); one that comes out older anyway is
-dropped after (``late``), never delivered.  Each call holds at most
+would come out older than ``max_age_s`` (its age plus its expected cost: the
+caller's hint, else the recent cost of a model call) is dropped before it runs
+(``stale``); one that comes out older anyway is dropped after (``late``), never
+delivered.  Each call holds at most
 ``queue_max`` finals; beyond that the lowest-tier, oldest one is dropped
 (``full``).  So the backlog is bounded in length and in age.
 
@@ -76,6 +77,7 @@ class Job:
     run: Callable[["Deadline"], None]
     dropped: Callable[[str], None] = lambda reason: None    # told why it never ran / showed
     oldest_at: float = -1.0              # clock time the oldest part came in (merged jobs)
+    expected_s: float | None = None      # its likely cost, when the caller knows better
     parts: int = 1
     payload: Any = None                  # the caller's own (e.g. the audio)
 
@@ -361,7 +363,7 @@ class Scheduler:
             lane.queue.remove(job)
             if job.tier == Tier.OPERATOR_FINAL and now < lane.customer_delayed_until:
                 reason = "shed"
-            elif now - job.oldest_at + self.cost_s > self.max_age_s:
+            elif now - job.oldest_at + self.expected(job) > self.max_age_s:
                 reason = "stale"
             else:
                 return lane, job
@@ -428,6 +430,11 @@ class Scheduler:
             if picked is None:
                 return
             self._run(*picked)
+
+    def expected(self, job: Job) -> float:
+        """What running ``job`` will likely cost: its own hint (a final whose
+        speculation is done costs nothing), else the recent average."""
+        return self.cost_s if job.expected_s is None else job.expected_s
 
     def finals_waiting(self) -> bool:
         with self._cv:

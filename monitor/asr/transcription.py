@@ -179,6 +179,7 @@ class TranscriptionStage:
         self._clock: Callable[[], float] = scheduler.clock if scheduler is not None else time.monotonic
         self._now = (0.0, self._clock())        # (audio time, clock) of the last block
         self._cancel: Callable[[], bool] | None = None    # for the idle work running now
+        self._speculating: dict[str, tuple[float, float, int]] = {}    # speaker -> utterance key
         self._hurried = 0
         self.scheduler: Scheduler | None = None
         self._own_scheduler = False
@@ -305,13 +306,18 @@ class TranscriptionStage:
         if not self.live:
             self._run(item)
             return
+        key = utterance_key(utt)
         with self._cv:
             if (item.seconds >= self.p.partial_after_s + self.p.partial_every_s
                     and self._partials[item.speaker].emitted == 0):
                 self.partials_skipped += 1      # a long turn went by without a partial
             self._idle.reset(item.speaker)      # its next partials are of a new utterance
+            done = self._speculated.get(item.speaker)
+            # transcribed (or being transcribed) while its end was confirmed: nearly free
+            instant = (done is not None and done[0] == key) or self._speculating.get(item.speaker) == key
         job = Job(_tier(item.speaker), item.speaker, item.heard_at, item.seconds,
-                  run=lambda deadline, item=item: self._run_final(item, deadline), payload=item)
+                  run=lambda deadline, item=item: self._run_final(item, deadline), payload=item,
+                  expected_s=0.0 if instant else None)
         self.lane.submit(job, merge=self._merge)
 
     def _transcribe_window(self, speaker: str, samples: np.ndarray) -> Timed:
@@ -423,6 +429,8 @@ class TranscriptionStage:
                 return None
             heard_at = self._heard_at(u.t_end)
         if spec is not None:
+            with self._cv:
+                self._speculating[spec.speaker] = utterance_key(spec)
             return Job(Tier.SPECULATION, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
                        run=lambda deadline: self._idle_run(self._speculate, spec,
                                                            lambda: self._locked(self._idle.resumed, spec)))
@@ -451,7 +459,11 @@ class TranscriptionStage:
             self._cancel = None
 
     def _speculate(self, u: Utterance) -> None:
-        tr = self._transcribe(u.speaker, u.samples)
+        try:
+            tr = self._transcribe(u.speaker, u.samples)
+        finally:
+            with self._cv:
+                self._speculating.pop(u.speaker, None)
         if tr is None:                      # the speaker went on: not the end after all
             self.speculations_given_up += 1
             return
