@@ -236,3 +236,20 @@ def test_the_events_file_is_buffered_but_flushed_each_second_and_at_the_call_end
     bus.emit("call_end", 20.0, duration=20.0)
     assert lines_in(path) == 5                  # the end of the call is never left behind
     sink.close()
+
+
+def test_the_console_says_why_prompts_were_held_back():
+    from rich.console import Console
+
+    from monitor.report.console import print_summary
+
+    console = Console(record=True, width=200)
+    summary = {"duration": 60.0, "speakers": {}, "overlaps": 0, "overlap_s": 0, "silences": 0,
+               "silence_s": 0, "complete": True,
+               "coach": {"escalation_timeline": [{"t": 0.0, "level": "calm"}], "peak_state": "calm",
+                         "prompts": {"shown": 1, "log": [], "used": 0, "dismissed": 0,
+                                     "suppressed": {"cooldown": 2, "rate_limit": 0, "outranked": 1}},
+                         "steps": {}}}
+    print_summary(summary, console, "a call")
+    text = console.export_text()
+    assert "3 held back (cooldown 2, outranked 1)" in text

@@ -104,8 +104,10 @@ def print_coaching(coach: dict[str, Any], console: Console) -> None:
     prompts = coach["prompts"]
     for p in prompts.get("log", []):
         console.print(f"  {_mmss(p['t'])} {p['kind']:>11}  {escape(p['title'])}", highlight=False)
-    held = sum(prompts.get("suppressed", {}).values())
-    extra = f", {held} held back (cooldown, duplicate, twice already, rate limit, outranked)" if held else ""
+    suppressed = prompts.get("suppressed", {})
+    held = sum(suppressed.values())
+    why_held = ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in suppressed.items() if n)
+    extra = f", {held} held back ({why_held})" if held else ""
     if prompts.get("withdrawn"):
         extra += f", {prompts['withdrawn']} withdrawn (the final transcript did not confirm its trigger)"
     console.print(f"  prompts shown {prompts['shown']}{extra}; used {prompts['used']}, "
