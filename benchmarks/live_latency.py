@@ -112,9 +112,12 @@ def probe_model(model, clip: np.ndarray, language: str) -> float:
     return sorted(times)[1]
 
 
-def run_call(pa: PrivatePulse, wavs: dict[str, Path], events: Path, language: str) -> list[str]:
+def run_call(pa: PrivatePulse, wavs: dict[str, Path], events: Path, language: str,
+             config: str | None) -> list[str]:
     cmd = [str(CALMLINE), "live", "--mic", "headset_in", "--far-end", "customer_in",
            "--events", str(events), "--no-browser", "--language", language, "--port", str(free_port())]
+    if config:
+        cmd += ["--config", config]
     proc = subprocess.Popen(cmd, env=pa.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT)
     err: list[str] = []
@@ -232,6 +235,7 @@ def main() -> None:
     ap.add_argument("--language", default="en")
     ap.add_argument("--scenarios", default="quiet,busy", help="quiet, busy or both (comma-separated)")
     ap.add_argument("--keep", metavar="DIR", default=None, help="keep the events files here")
+    ap.add_argument("--config", metavar="FILE", default=None, help="settings file for calmline live")
     ap.add_argument("--floor-probe", metavar="DEVICE", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.floor_probe:
@@ -263,7 +267,7 @@ def main() -> None:
                     load = os.getloadavg()[0]
                     floor = measure_floor(pa)
                     events_file = tmp_path / f"events-{name}.jsonl"
-                    run_call(pa, wavs, events_file, args.language)
+                    run_call(pa, wavs, events_file, args.language, args.config)
                 finally:
                     if burner is not None:
                         burner.terminate()
@@ -276,7 +280,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs; fixture {path.name} ({truth['duration']:.1f} s), "
           f"played at 1x per channel with paplay")
     print(f"reproduce: .venv/bin/python benchmarks/live_latency.py --fixture {args.fixture} "
-          f"--language {args.language} --scenarios {args.scenarios}")
+          f"--language {args.language} --scenarios {args.scenarios}"
+          + (f" --config {args.config}" if args.config else ""))
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ successive hypotheses agree on; the final ``utterance`` supersedes them.
 A partial never delays a final: none is started while anyone's utterance is in
 a pause (its final may be moments away), and one under way gives up between two
 short runs of decoding (counted as ``partials_cancelled``) as soon as a final is
-waiting or anyone's pause reaches ``speculate_ms`` less 100 ms (so the
-speculation of that utterance starts on time), so a final waits at most for the
+waiting or anyone's pause reaches ``speculate_ms`` less 100 ms, but at least
+200 ms (so the speculation of that utterance starts on time; shorter pauses come
+between words), so a final waits at most for the
 partial's encoder pass (0.1-0.3 s in a short context).  A speculation gives up
 when its speaker talks again.  While the transcript is delayed the scheduler
 hands out no idle work at all.
@@ -108,7 +109,7 @@ class IdleChooser:
     def final_may_be_due(self) -> bool:
         """Someone's utterance has paused long enough that its speculation (or
         final) is near: a partial under way should give way."""
-        near = max(100, (self.speculate_ms or 500) - 100)
+        near = max(200, (self.speculate_ms or 500) - 100)   # pauses between words are shorter
         return any(ep.collecting and ep.silence_ms >= near for ep in self.endpointers)
 
     def resumed(self, u: Utterance) -> bool:
