@@ -291,8 +291,8 @@ class UtterancePartial(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TranscriptDelayed(Event):
     """Live transcription fell behind (``on``) or caught up again (``on`` false):
-    results older than ``[transcription] max_age_s`` are being dropped, or finals
-    waited more than half of it.  ``shed`` names the work held back meanwhile
+    transcripts older than ``[transcription] max_age_s`` (or beyond the bounded
+    backlog) are being dropped.  ``shed`` names the work held back meanwhile
     (``partials``, then ``operator``), ``behind_s`` how long the oldest waiting
     final has waited, ``dropped`` the finals dropped so far in the call."""
 

@@ -224,3 +224,16 @@ def test_a_final_expected_to_cost_nothing_is_not_dropped_for_the_average_cost():
     drain(sched)
     assert "ready shown" in log and "guess" not in log
     assert sched.stats("a")["dropped"] == {"stale": 1}
+
+
+def test_a_slow_but_timely_final_is_no_delay_and_sheds_nothing():
+    clock, log, told = Clock(), [], []
+    sched = Scheduler(clock=clock, start=False, max_age_s=3.0)
+    idle = [job(log, "partial", Tier.PARTIAL, clock.now)]
+    lane = sched.open("a", idle=lambda: idle.pop() if idle else None,
+                      on_delay=lambda on, info: told.append(on))
+    lane.submit(job(log, "slow", Tier.CUSTOMER_FINAL, clock.now - 0.5, cost=2.0, clock=clock))
+    lane.submit(job(log, "op", Tier.OPERATOR_FINAL, clock.now))
+    drain(sched)
+    assert log == ["slow", "slow shown", "op", "op shown", "partial", "partial shown"]
+    assert told == [] and sched.stats("a")["dropped"] == {}

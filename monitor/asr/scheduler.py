@@ -24,10 +24,10 @@ delivered.  Each call holds at most
 (``full``).  So the backlog is bounded in length and in age.
 
 **Shedding, in a fixed order.**  While the transcript is *delayed* (a final was
-dropped, or waited more than half of ``max_age_s``, in the last ``hold_s``) no
-idle work is handed out (partials and speculations are shed first); while a
-*customer* final is the one delayed, operator finals are dropped too (``shed``),
-so what capacity there is goes to the customer.  Every drop is counted per call
+dropped as too old or for room in the last ``hold_s``: a slow but timely one is
+not a delay) no idle work is handed out (partials and speculations are shed
+first); while a *customer* final is the one dropped, operator finals are dropped
+too (``shed``), so what capacity there is goes to the customer.  Every drop is counted per call
 and the lane's ``on_delay(on, info)`` hears each change, so the screen can say
 "transcript delayed" honestly.  ``hold_s`` after the last delay everything is
 made again.
@@ -463,8 +463,6 @@ class Scheduler:
                 elif deadline.published_at is not None:
                     lane.stats.done += job.parts
                     lane.stats.lags.append(deadline.published_at - job.heard_at)
-                    if deadline.published_at - job.oldest_at > self.max_age_s / 2:
-                        self._mark_delayed(lane, job, now)
                 lane.running -= 1
                 self._cv.notify_all()
         if deadline.late and job.tier.final:
