@@ -168,7 +168,7 @@ def figures(events: list[dict], truth: dict, floor: dict) -> dict:
     shown = [e["wall"] - e["t_end"] for e in by("utterance")]
     offsets = playback_offsets(events, truth)
     raised = []
-    for gt in truth["events"].get("raised_voice", []):
+    for gt in truth.get("events", {}).get("raised_voice", []):
         off = offsets.get(gt["speaker"], (None,))[0]
         if off is None:
             continue
@@ -176,7 +176,7 @@ def figures(events: list[dict], truth: dict, floor: dict) -> dict:
         hits = [e for e in by("raised_voice") if e.get("speaker") == gt["speaker"]
                 and onset - 0.5 <= e["t_detected"] <= gt["end"] + off]
         raised.append(min(e["t_detected"] for e in hits) - onset if hits else float("inf"))
-    early, carrying = 0, 0
+    early, carrying, heard_early = 0, 0, 0
     cust_off = offsets.get("customer", (0.0,))[0]
     for seg in truth["segments"]:
         if seg["speaker"] != "customer" or seg["end"] - seg["start"] < 3.0:
@@ -187,8 +187,11 @@ def figures(events: list[dict], truth: dict, floor: dict) -> dict:
             continue
         carrying += 1
         early += any(a <= e["wall"] <= b for e in by("prompt"))
+        heard_early += any(e.get("speaker") == "customer" and e.get("category") in TRIGGERS
+                           and e.get("partial") and a - 0.5 <= e["t"] <= b and e["wall"] <= b
+                           for e in by("trigger"))
     return {"capture": capture, "floor": floor, "tr": tr, "shown": shown, "raised": raised,
-            "offsets": offsets, "early": (early, carrying),
+            "offsets": offsets, "early": (early, carrying, heard_early),
             "delayed": sum(1 for e in by("transcript_delayed") if e.get("on")),
             "dropped_blocks": summary.get("frames_dropped", 0)}
 
@@ -222,9 +225,10 @@ def report(name: str, f: dict, probe: float, load: float, busy: bool) -> None:
               + f" ms; p95 {p95 * 1000:.0f} ms; goal <= 250 ms " + ("OK" if p95 <= 0.25 else "MISSED")
               + "  (playback offset from speech starts, spread "
               + ", ".join(f"{s} {iqr * 1000:.0f} ms" for s, (_, iqr) in f["offsets"].items()) + ")")
-    early, carrying = f["early"]
+    early, carrying, heard_early = f["early"]
     print(f"customer utterances >= 3 s with a manager/legal/abuse trigger: prompt on the bus before "
-          f"the utterance ended in {early} of {carrying}")
+          f"the utterance ended in {early} of {carrying}; the trigger itself (from a partial "
+          f"transcript) before the end in {heard_early} of {carrying}")
     if f["dropped_blocks"]:
         print(f"input frames dropped: {f['dropped_blocks']}")
 
