@@ -3,7 +3,8 @@ call uses today and that a server with many calls can share.
 
     sched = Scheduler(max_age_s=3.0)                 # one worker thread
     lane = sched.open("call-42", idle=make_idle_job, on_delay=show_delay)
-    lane.submit(Job(Tier.CUSTOMER_FINAL, "customer", heard_at, seconds, run, deliver))
+    lane.submit(Job(Tier.CUSTOMER_FINAL, "customer", heard_at, seconds, run=transcribe))
+    # run(deadline) makes the model call and publishes only if deadline.ok()
     ...
     lane.drain(); lane.close(); sched.shutdown()
 
@@ -15,7 +16,8 @@ served least recently goes first (per-call fairness: a busy call cannot starve a
 quiet one).
 
 **Never late.**  A job's age is the time since the newest audio in it came in
-(``heard_at``; for merged jobs the oldest part counts).  A final whose result
+(``heard_at``: when the pipeline had it, so a live call's capture buffer, tens
+of milliseconds, comes on top; for merged jobs the oldest part counts).  A final whose result
 would come out older than ``max_age_s`` (its age plus its expected cost: the
 caller's hint, else the recent cost of a model call) is dropped before it runs
 (``stale``); one that comes out older anyway is dropped after (``late``), never
@@ -33,8 +35,8 @@ and the lane's ``on_delay(on, info)`` hears each change, so the screen can say
 made again.
 
 The scheduler knows nothing about models: a job's ``run`` makes the model call
-(on a worker thread) and ``deliver`` publishes its result; both belong to the
-call.  Time comes from ``clock`` (injectable for tests).
+(on a worker thread) and publishes its result if its deadline allows; it belongs
+to the call.  Time comes from ``clock`` (injectable for tests).
 """
 
 from __future__ import annotations
