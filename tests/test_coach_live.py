@@ -7,25 +7,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from monitor.coaching.coach import Coach, CoachParams
 from monitor.coaching.escalation import EscalationParams, EscalationState
 from monitor.coaching.prompt_policy import PolicyParams, PromptPolicy
-from monitor.event_bus import EventBus
 from monitor.events import TriggerWithdrawn, event_from_dict
 from monitor.report.call_view import CallView
+from tests.test_coach import Call as CoachedCall
 
 
-class Call:
-    def __init__(self, **params):
-        self.bus = EventBus("test")
-        self.events = []
-        self.bus.subscribe(self.events.append)
-        self.coach = Coach(self.bus, CoachParams(**params))
-        self.bus.subscribe(self.coach)
-
-    def say(self, speaker, t, text, t_end=None, language="en"):
-        self.bus.emit("utterance", t, speaker, t_end=t_end or t + 2, text=text, language=language,
-                      avg_logprob=-0.2, no_speech_prob=0.01)
+class Call(CoachedCall):
+    """A coached synthetic call (``tests/test_coach.py``) that can also hear partials."""
 
     def partial(self, speaker, t, t_end, text, language="en"):
         self.bus.emit("utterance_partial", t, speaker, t_end=t_end, text=text, language=language)
