@@ -116,7 +116,8 @@ def self_signed(tmp_path):
     except ImportError:
         if shutil.which("openssl") is None:
             pytest.skip("neither the cryptography package nor the openssl command is available "
-                        "to make a test certificate")
+                        "to make a test certificate (make test installs openssl: "
+                        "scripts/install-system-deps --test)")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                         "-nodes", "-days", "2", "-subj", "/CN=calmline test hub", "-keyout", str(key),
                         "-out", str(cert), "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
