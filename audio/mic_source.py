@@ -16,9 +16,16 @@ monitor device).
   together.  Audio an input captured before that moment is left out, so the two
   channels line up (within a block) and audio time 0 is a known moment
   (``started_at``, also told to ``on_start``): latency is measured from there.
+  When each input started is read from the clock, not from its first callback
+  (:mod:`audio.input_clock`): a stream opened on a busy machine can deliver a
+  backlog in its first burst, so the call starts once every input has delivered
+  for ``SETTLE_S``.
+- Audio an input loses before it reaches us (a sound server's overrun) is put
+  back as silence once the clock shows it missing, so the channels stay in line;
+  it is counted with the dropped frames (``input_gaps`` says how often).
 - The PortAudio callback only copies the block into a bounded queue and returns;
-  when the queue is full the block is dropped and counted, never waited for.
-  Input overflows reported by PortAudio are counted too.
+  when the queue is full the block is dropped and counted, never waited for, and
+  silence takes its place.  Input overflows reported by PortAudio are counted too.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ import numpy as np
 
 from audio.errors import AudioInputError
 from audio.frames import FRAME_SECONDS, SAMPLE_RATE
+from audio.input_clock import InputClock
 
+SETTLE_S = 0.3      # every input delivering this long before the call starts
 _PORTAUDIO_HINT = "install PortAudio (Debian/Ubuntu: sudo apt install libportaudio2)"
 
 
@@ -113,21 +122,22 @@ class Capture:
         self.device = device
         self.rate = device.default_rate
         self.blocksize = max(1, int(self.rate * block_ms / 1000))
-        self.queue: queue.Queue[np.ndarray] = queue.Queue(
+        self.queue: queue.Queue[tuple[float, int, np.ndarray]] = queue.Queue(
             maxsize=max(2, int(queue_seconds * 1000 / block_ms)))
         self.dropped_samples = 0
         self.overflows = 0
-        self.first_at: float | None = None     # monotonic time its first sample was captured
+        self.clock = time.monotonic
         self.stream: Any = None
 
     def callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        """Runs on PortAudio's thread: copy, enqueue, return. Never blocks."""
-        if self.first_at is None:
-            self.first_at = time.monotonic() - frames / self.rate
+        """Runs on PortAudio's thread: copy, enqueue with its arrival time and the
+        drops so far (so the consumer puts silence where they were), return.
+        Never blocks."""
         if status and getattr(status, "input_overflow", False):
             self.overflows += 1
         try:
-            self.queue.put_nowait(indata[:, 0].astype(np.float32, copy=True))
+            self.queue.put_nowait((self.clock(), self.dropped_samples,
+                                   indata[:, 0].astype(np.float32, copy=True)))
         except queue.Full:
             self.dropped_samples += frames
 
@@ -181,8 +191,11 @@ class MicSource:
         if far_end is not None:
             devices.append(find_device(far_end, self._sd))
         self.captures = [Capture(d, queue_seconds, block_ms) for d in devices]
+        self.clocks = [InputClock(c.rate) for c in self.captures]
         self._resamplers = [_Resampler(c.rate) for c in self.captures]
         self._pending = [np.zeros(0, np.float32) for _ in self.captures]
+        self._taken = [0 for _ in self.captures]      # 16 kHz samples put in _pending, ever
+        self._drops_seen = [0 for _ in self.captures]
         self._max_pending = int(queue_seconds * SAMPLE_RATE)
         self._skew_dropped = 0
         self.started_at: float | None = None
@@ -196,9 +209,11 @@ class MicSource:
         self._stop.set()
 
     def stats(self) -> dict[str, int]:
-        dropped_s = sum(c.dropped_samples / c.rate for c in self.captures) + self._skew_dropped / SAMPLE_RATE
+        dropped_s = (sum(c.dropped_samples / c.rate for c in self.captures)
+                     + sum(k.lost / k.rate for k in self.clocks) + self._skew_dropped / SAMPLE_RATE)
         return {"frames_dropped": int(round(dropped_s / FRAME_SECONDS)),
-                "input_overflows": sum(c.overflows for c in self.captures)}
+                "input_overflows": sum(c.overflows for c in self.captures),
+                "input_gaps": sum(k.gaps for k in self.clocks)}
 
     def blocks(self) -> Iterator[np.ndarray]:
         for capture in self.captures:
@@ -216,17 +231,16 @@ class MicSource:
         # wait for the first input, then take whatever every input has already
         # delivered: nothing captured waits for the next round
         for k, capture in enumerate(self.captures):
-            chunks = []
+            items = []
             try:
                 if k == 0:
-                    chunks.append(capture.queue.get(timeout=0.1))
+                    items.append(capture.queue.get(timeout=0.1))
                 while True:
-                    chunks.append(capture.queue.get_nowait())
+                    items.append(capture.queue.get_nowait())
             except queue.Empty:
                 pass
-            if chunks:
-                more = [self._resamplers[k](c) for c in chunks]
-                self._pending[k] = np.concatenate([self._pending[k], *more])
+            for arrival, drops, samples in items:
+                self._take(k, arrival, drops, samples)
         if self.started_at is None and not self._start():
             return None
         n = min(len(p) for p in self._pending)
@@ -235,26 +249,68 @@ class MicSource:
             if excess > 0:           # the other input stalled: drop our oldest audio
                 self._pending[k] = p[excess:]
                 self._skew_dropped += excess
-        n = min(len(p) for p in self._pending)
+        n = min(self._ready(k) for k in range(len(self._pending)))
         if n == 0:
             return None
         block = np.stack([p[:n] for p in self._pending])
         self._pending = [p[n:] for p in self._pending]
         return block
 
+    def _ready(self, k: int) -> int:
+        """Pending samples of input ``k`` that may go out: all of them, unless its
+        clock suspects audio lost, when what came after the suspect point waits."""
+        suspect = self.clocks[k].suspect_from
+        if suspect is None:
+            return len(self._pending[k])
+        return min(len(self._pending[k]), max(0, self._pending_index(k, suspect)))
+
+    def _pending_index(self, k: int, sample: int) -> int:
+        """Where sample number ``sample`` of input ``k`` (its own rate) sits in its
+        pending audio (negative: already gone out)."""
+        at = int(round(sample * SAMPLE_RATE / self.captures[k].rate))
+        return at - (self._taken[k] - len(self._pending[k]))
+
+    def _take(self, k: int, arrival: float, drops: int, samples: np.ndarray) -> None:
+        """One block of input ``k`` into its pending audio, with silence where the
+        queue dropped blocks before it or where the clock shows audio lost."""
+        clock, rate = self.clocks[k], self.captures[k].rate
+        parts = []
+        dropped = drops - self._drops_seen[k]
+        if dropped > 0:
+            self._drops_seen[k] = drops
+            clock.samples += dropped
+            parts.append(self._silence(dropped, rate))
+        parts.append(self._resamplers[k](samples))
+        self._taken[k] += sum(len(x) for x in parts)
+        self._pending[k] = np.concatenate([self._pending[k], *parts])
+        lost, at = clock.add(arrival, len(samples))
+        if lost:
+            silence = self._silence(lost, rate)
+            pending = self._pending[k]
+            i = min(max(self._pending_index(k, at), 0), len(pending))
+            self._pending[k] = np.concatenate([pending[:i], silence, pending[i:]])
+            self._taken[k] += len(silence)
+
+    @staticmethod
+    def _silence(samples: int, rate: int) -> np.ndarray:
+        return np.zeros(int(round(samples * SAMPLE_RATE / rate)), np.float32)
+
     def _start(self) -> bool:
-        """Once every input has delivered audio: line them up at the moment the last
-        one started (earlier audio is left out) and say when that was."""
-        firsts = [c.first_at for c in self.captures]
-        if any(t is None for t in firsts) or any(len(p) == 0 for p in self._pending):
+        """Once every input has delivered audio for ``SETTLE_S``: line them up at the
+        moment the last one started (earlier audio is left out) and say when that was."""
+        if not all(clock.settled(SETTLE_S) for clock in self.clocks) \
+                or any(len(p) == 0 for p in self._pending):
             # not started yet: keep no more than the queue would hold (not a drop:
             # the call has not begun)
             self._pending = [p[-self._max_pending:] for p in self._pending]
             return False
-        start = max(t for t in firsts if t is not None)
-        for k, first in enumerate(firsts):
-            early = int(round((start - (first or start)) * SAMPLE_RATE))
-            self._pending[k] = self._pending[k][min(early, len(self._pending[k])):]
+        bases = [clock.base if clock.base is not None else 0.0 for clock in self.clocks]
+        start = max(bases)
+        for k, base in enumerate(bases):
+            # the pending audio's first sample is number taken - len(pending) of its input
+            at_start = int(round((start - base) * SAMPLE_RATE))
+            early = at_start - (self._taken[k] - len(self._pending[k]))
+            self._pending[k] = self._pending[k][min(max(early, 0), len(self._pending[k])):]
         self.started_at = start
         if self.on_start is not None:
             self.on_start(start)

@@ -52,7 +52,8 @@ def print_summary(summary: dict[str, Any], console: Console, title: str) -> None
     mono = sum(s["monologues"] for s in summary["speakers"].values())
     if mono:
         lines.append(f"monologues {mono}")
-    for key, label in (("frames_dropped", "frames dropped"), ("input_overflows", "input overflows")):
+    for key, label in (("frames_dropped", "frames dropped"), ("input_overflows", "input overflows"),
+                       ("input_gaps", "input gaps filled")):
         if summary.get(key):
             lines.append(f"{label} {summary[key]}")
     console.print(" · ".join(lines))

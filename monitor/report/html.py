@@ -173,7 +173,7 @@ def summary_part(call: CallView) -> dict[str, Any] | None:
         "overlaps": (given(s.overlaps, 0), given(s.overlap_s, 0)),
         "silences": (given(s.silences, 0), given(s.silence_s, 0)),
         "counters": [(key.replace("_", " "), s.extra[key])
-                     for key in ("frames_dropped", "input_overflows") if s.extra.get(key)],
+                     for key in ("frames_dropped", "input_overflows", "input_gaps") if s.extra.get(key)],
         "incomplete": not given(s.complete, True),
         "transcription": transcription_items(tr) if tr is not None else None,
         "note": given(s.note, None) or None,
