@@ -25,6 +25,29 @@ def test_raised_voice_onset_is_found_within_250ms():
     assert end.t == raised[0].t
 
 
+def test_a_12db_raise_is_decided_within_250ms_of_audio():
+    # issue 12: onset -> event <= 0.25 s; the 0.24 s level with its 2 dB margin
+    # decides it, and t stays on the audible onset, before t_detected
+    x = track(("voice", 6.0, -30), ("voice", 3.0, -18), ("voice", 3.0, -30))
+    raised = of(run([x]), "raised_voice")
+    assert len(raised) == 1
+    assert 0.0 < raised[0].data["t_detected"] - 6.0 <= 0.25
+    assert raised[0].t <= 6.0 < raised[0].data["t_detected"]
+
+
+def test_the_quick_way_in_can_be_turned_off():
+    x = track(("voice", 6.0, -30), ("voice", 3.0, -18), ("voice", 3.0, -30))
+    params = FrontEndParams(raised_voice=RaisedVoiceParams(fast_margin_db=40.0))
+    raised = of(run([x], params=params), "raised_voice")
+    assert len(raised) == 1 and raised[0].data["t_detected"] - 6.0 > 0.25
+
+
+def test_a_loud_stressed_syllable_is_not_raised():
+    # 160 ms at +10 dB: the 0.24 s level stays under its 9 dB, the 0.4 s one under 7
+    x = track(("voice", 5.0, -30), ("voice", 0.16, -20), ("voice", 3.0, -30))
+    assert of(run([x]), "raised_voice") == []
+
+
 def test_raised_voice_after_a_pause_and_at_10db():
     x = track(("voice", 5.0, -30), ("gap", 1.0), ("voice", 2.0, -20), ("gap", 1.0))
     raised = of(run([x]), "raised_voice")
