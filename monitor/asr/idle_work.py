@@ -12,15 +12,17 @@ utterance is transcribed (at most every ``partial_every_s`` of new audio, only
 while they are actually voicing) and ``utterance_partial`` carries the words two
 successive hypotheses agree on; the final ``utterance`` supersedes them.
 
-A partial never delays a final: none is started while anyone's utterance is in
+A partial hardly delays a final: none is started while anyone's utterance is in
 a pause (its final may be moments away), and one under way gives up between two
-short runs of decoding (counted as ``partials_cancelled``) as soon as a final is
-waiting or anyone's pause reaches ``speculate_ms`` less 100 ms, but at least
-200 ms (so the speculation of that utterance starts on time; shorter pauses come
-between words), so a final waits at most for the
-partial's encoder pass (0.1-0.3 s in a short context).  A speculation gives up
-when its speaker talks again.  While the transcript is delayed the scheduler
-hands out no idle work at all.
+runs of decoding (8 tokens, then twice as many each run; counted as
+``partials_cancelled``) as soon as a final is waiting or anyone's pause reaches
+``speculate_ms`` less 100 ms, but at least 200 ms (so the speculation of that
+utterance starts on time; shorter pauses come between words), so a final waits
+at most for the partial's encoder pass (0.1-0.3 s in a short context) and the
+run under way.  A speculation is decoded in one go (stopping to look costs
+more decoding than it saves); it is given up before it starts if its speaker
+has talked again.  While the transcript is delayed the scheduler hands out no
+idle work at all.
 """
 
 from __future__ import annotations

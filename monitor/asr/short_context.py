@@ -44,7 +44,7 @@ CONTEXT_FACTOR = 2.0
 TOKENS_MIN = 16
 TOKENS_PER_S = 10.0
 MODEL_MAX_LENGTH = 448
-CANCEL_STEP = 8                    # tokens decoded between two looks at ``cancel``
+CANCEL_STEP = 8                    # tokens decoded before the first look at ``cancel`` (then doubling)
 
 
 def context_seconds(audio_s: float) -> float:
@@ -110,9 +110,14 @@ class ShortContextWhisper:
 
     def _generate(self, encoded: Any, language: str, beam_size: int, cap: int,
                   cancel: Callable[[], bool] | None = None) -> tuple[list[int], str, float, float] | None:
-        """Decode at most ``cap`` tokens; with ``cancel``, greedily in runs of
-        :data:`CANCEL_STEP` tokens (each run continues from the tokens so far, which
-        CTranslate2 hands back with the new ones), giving up (None) when it says so."""
+        """Decode at most ``cap`` tokens; with ``cancel``, greedily in runs
+        (:data:`CANCEL_STEP` tokens, then twice as many each time), each continuing
+        from the tokens so far, giving up (None) when ``cancel`` says so between
+        two runs.  CTranslate2 decodes the tokens handed back to it one step at a
+        time, as dearly as new ones, so equal runs would cost the square of the
+        length (a 24-token partial in runs of 8: 48 decoder steps); doubling runs
+        keep it under twice the length, and a waiting final still waits for no
+        more than one run."""
         tok, prompt, suppress = self._tokenizer(language)
         step = cap if cancel is None or beam_size != 1 else CANCEL_STEP
         tokens: list[int] = []
@@ -135,6 +140,7 @@ class ShortContextWhisper:
                 break
             if cancel is not None and cancel():
                 return None
+            step *= 2
         avg_logprob = cum_logprob / (len(tokens) + 1)
         return tokens, tok.decode(tokens).strip(), avg_logprob, float(no_speech or 0.0)
 

@@ -376,8 +376,7 @@ class TranscriptionStage:
             with self._cv:
                 self._speculating[spec.speaker] = utterance_key(spec)
             return Job(Tier.SPECULATION, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
-                       run=lambda deadline: self._idle_run(self._speculate, spec,
-                                                           lambda: self._locked(self._idle.resumed, spec)))
+                       run=lambda deadline: self._work(self._speculate, spec))
         return Job(Tier.PARTIAL, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
                    run=lambda deadline: self._idle_run(
                        self._run_partial, due,
@@ -403,8 +402,13 @@ class TranscriptionStage:
             self._cancel = None
 
     def _speculate(self, u: Utterance) -> None:
+        """Transcribe an utterance whose end is being confirmed, in one go: its
+        transcript is what the final will show, and a decoding that stops to look
+        whether the speaker went on costs more than it saves (see
+        ``short_context._generate``).  Given up before the model call if they did."""
         try:
-            tr = self._transcribe(u.speaker, u.samples)
+            gone_on = self._locked(self._idle.resumed, u)
+            tr = None if gone_on else self._transcribe(u.speaker, u.samples)
         finally:
             with self._cv:
                 self._speculating.pop(u.speaker, None)
