@@ -28,8 +28,12 @@ Printed per scenario:
   delayed";
 - **raised voice**: ground-truth loud onset to the ``raised_voice`` event, in audio
   time (the playback's offset found from the speech starts), goal p95 <= 0.25 s;
-- **early prompts**: customer utterances of 3 s or more carrying a manager, legal or
-  abuse trigger whose prompt was on the bus before the utterance ended;
+- **early prompts**: of the customer utterances of 3 s or more carrying a manager,
+  legal or abuse trigger and answered by a prompt (within 5 s of their end; the
+  prompt policy holds back a repeat of the same advice, which is then not shown
+  at all), those whose prompt was on the bus before the utterance ended; goal at
+  least half.  ``--fixture long_turns`` has seven such turns (``--config`` with a
+  relaxed ``[coach.policy]`` answers all of them);
 - a **load probe**: a bare ``model.transcribe()`` of a fixed 5 s clip (median of
   3) and the load average, so a reader can tell how busy the machine was.
 """
@@ -56,6 +60,7 @@ from tests.pulse import PrivatePulse, PulseError, write_wav  # noqa: E402
 CALMLINE = Path(sys.executable).with_name("calmline")
 TRIGGERS = ("manager_request", "legal_threat", "abuse")
 FLOOR_S = 8.0
+PROMPT_WINDOW_S = 5.0      # a prompt this soon after a trigger utterance ends answers it
 
 
 # --- the bare stream: the sound server's own floor ------------------------------------------
@@ -178,7 +183,7 @@ def figures(events: list[dict], truth: dict, floor: dict) -> dict:
         hits = [e for e in by("raised_voice") if e.get("speaker") == gt["speaker"]
                 and onset - 0.5 <= e["t_detected"] <= gt["end"] + off]
         raised.append(min(e["t_detected"] for e in hits) - onset if hits else float("inf"))
-    early, carrying, heard_early = 0, 0, 0
+    early, carrying, heard_early, prompted = 0, 0, 0, 0
     cust_off = offsets.get("customer", (0.0,))[0]
     for seg in truth["segments"]:
         if seg["speaker"] != "customer" or seg["end"] - seg["start"] < 3.0:
@@ -188,12 +193,14 @@ def figures(events: list[dict], truth: dict, floor: dict) -> dict:
                    and a - 0.5 <= e["t"] <= b + 0.5 for e in by("trigger")):
             continue
         carrying += 1
-        early += any(a <= e["wall"] <= b for e in by("prompt"))
+        answered = [e for e in by("prompt") if a <= e["wall"] <= b + PROMPT_WINDOW_S]
+        prompted += bool(answered)
+        early += any(e["wall"] <= b for e in answered)
         heard_early += any(e.get("speaker") == "customer" and e.get("category") in TRIGGERS
                            and e.get("partial") and a - 0.5 <= e["t"] <= b and e["wall"] <= b
                            for e in by("trigger"))
     return {"capture": capture, "floor": floor, "tr": tr, "shown": shown, "raised": raised,
-            "offsets": offsets, "early": (early, carrying, heard_early),
+            "offsets": offsets, "early": (early, carrying, heard_early, prompted),
             "delayed": sum(1 for e in by("transcript_delayed") if e.get("on")),
             "dropped_blocks": summary.get("frames_dropped", 0)}
 
@@ -229,10 +236,13 @@ def report(name: str, f: dict, probe: float, load: float, busy: bool) -> None:
               + f" ms; p95 {p95 * 1000:.0f} ms; goal <= 250 ms " + ("OK" if p95 <= 0.25 else "MISSED")
               + "  (playback offset from speech starts, spread "
               + ", ".join(f"{s} {iqr * 1000:.0f} ms" for s, (_, iqr) in f["offsets"].items()) + ")")
-    early, carrying, heard_early = f["early"]
-    print(f"customer utterances >= 3 s with a manager/legal/abuse trigger: prompt on the bus before "
-          f"the utterance ended in {early} of {carrying}; the trigger itself (from a partial "
-          f"transcript) before the end in {heard_early} of {carrying}")
+    early, carrying, heard_early, prompted = f["early"]
+    print(f"customer utterances >= 3 s with a manager/legal/abuse trigger: {carrying}, "
+          f"{prompted} of them prompted (the prompt policy holds back repeats); prompt on the bus "
+          f"before the utterance ended in {early} of {prompted}; goal at least half "
+          + ("OK" if prompted and early * 2 >= prompted else "MISSED")
+          + f"; the trigger itself (from a partial transcript) before the end in {heard_early} "
+          f"of {carrying}")
     if f["dropped_blocks"]:
         print(f"input frames dropped: {f['dropped_blocks']}")
 

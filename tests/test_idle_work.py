@@ -43,3 +43,15 @@ def test_a_speculation_gives_way_when_its_speaker_talks_again_but_not_after_the_
     ended = fed("." * 5 + "x" * 100 + "." * 40)       # the utterance closed: its final waits
     chooser = IdleChooser([ended], 300, 4.0, 1.0)
     assert not chooser.resumed(u)
+
+
+def test_partials_are_for_the_customer_unless_the_operator_s_are_asked_for():
+    # both have talked 2 s without a pause: past partial_after_s (1.5 s)
+    operator, customer = fed("." * 5 + "x" * 100, "operator"), fed("." * 5 + "x" * 100)
+    chooser = IdleChooser([operator, customer], 200, 1.5, 1.0)
+    assert chooser.partial_due().speaker == "customer"
+    assert chooser.partial_due() is None              # the customer's next one: 1 s of audio later
+    only_operator = IdleChooser([fed("." * 5 + "x" * 100, "operator")], 200, 1.5, 1.0)
+    assert only_operator.partial_due() is None
+    asked = IdleChooser([fed("." * 5 + "x" * 100, "operator")], 200, 1.5, 1.0, operator_partials=True)
+    assert asked.partial_due().speaker == "operator"

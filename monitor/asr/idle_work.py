@@ -1,16 +1,21 @@
 """What a live call's transcriber does when no final waits: speculative finals and
 partial transcripts, chosen from the endpointers' state.
 
-Speculative finals: once a speaker has been silent for ``speculate_ms`` (300 ms)
+Speculative finals: once a speaker has been silent for ``speculate_ms`` (200 ms)
 the utterance is transcribed as it stands; if it then ends (at
 ``end_silence_ms``) with no more speech, its samples are exactly those
 transcribed, and that transcript is used at once instead of a second model call.
 If speech resumes, the speculation is simply dropped (counted).
 
-Partial transcripts: while a speaker talks past ``partial_after_s``, the growing
-utterance is transcribed (at most every ``partial_every_s`` of new audio, only
-while they are actually voicing) and ``utterance_partial`` carries the words two
-successive hypotheses agree on; the final ``utterance`` supersedes them.
+Partial transcripts: while the customer talks past ``partial_after_s`` (1.5 s),
+the growing utterance is transcribed (at most every ``partial_every_s`` of new
+audio, only while they are actually voicing) and ``utterance_partial`` carries
+the words two successive hypotheses agree on; the final ``utterance`` supersedes
+them.  1.5 s, so that a manager demand or a threat in a turn of 3-4 s can prompt
+before the turn ends (``benchmarks/live_latency.py --fixture long_turns``).  The
+operator's own turns get none unless ``operator_partials`` is set: the coach's
+early triggers are the customer's, and each partial is a model call that a
+final may have to wait behind.
 
 A partial hardly delays a final: none is started while anyone's utterance is in
 a pause (its final may be moments away), and one under way gives up between two
@@ -69,8 +74,10 @@ class IdleChooser:
     stage's lock: it reads the endpointers)."""
 
     def __init__(self, endpointers: list[Endpointer], speculate_ms: int, partial_after_s: float,
-                 partial_every_s: float) -> None:
+                 partial_every_s: float, *, operator_partials: bool = False) -> None:
         self.endpointers = endpointers
+        self.partial_speakers = {ep.speaker for ep in endpointers
+                                 if operator_partials or ep.speaker != "operator"}
         self.speculate_ms = speculate_ms
         self.partial_after_s = partial_after_s
         self.partial_every_s = partial_every_s
@@ -95,7 +102,7 @@ class IdleChooser:
         if any(ep.collecting and not ep.still_talking for ep in self.endpointers):
             return None             # someone's final may be due any moment
         for ep in self.endpointers:
-            if not ep.still_talking:
+            if not ep.still_talking or ep.speaker not in self.partial_speakers:
                 continue
             heard = ep.collected_seconds
             state = self.partials[ep.speaker]

@@ -21,10 +21,13 @@ class TranscriptionParams(BaseModel):
     max_new_tokens: int = Field(128, ge=16, le=440)
     queue_max: int = Field(6, ge=1, le=100)
     merge_max_s: float = Field(25.0, ge=1.0, le=29.0)
-    partial_after_s: float = Field(4.0, ge=1.0, le=30.0)
+    partial_after_s: float = Field(1.5, ge=1.0, le=30.0, description="live: partial transcripts "
+                                   "of a turn longer than this, so a trigger can prompt before it ends")
     partial_every_s: float = Field(1.0, ge=0.2, le=30.0)
+    operator_partials: bool = Field(False, description="live: partial transcripts of the operator's "
+                                    "turns too (the coach's early triggers need only the customer's)")
     language_confidence: float = Field(0.7, ge=0.0, le=1.0)
-    speculate_ms: int = Field(300, ge=0, le=5000, description="0 = off")
+    speculate_ms: int = Field(200, ge=0, le=5000, description="0 = off")
     replay_batch_s: float = Field(24.0, ge=0.0, le=28.0, description="0 = one call per utterance")
     replay_batch_wait_s: float = Field(30.0, ge=1.0, le=600.0)
     max_age_s: float = Field(3.0, ge=0.5, le=60.0, description="live: a transcript older than "

@@ -117,7 +117,7 @@ class TranscriptionStage:
         # live
         self._cv = threading.Condition()        # guards the endpointers and idle-work state
         self._idle = IdleChooser(self.endpointers, params.speculate_ms, params.partial_after_s,
-                                 params.partial_every_s)
+                                 params.partial_every_s, operator_partials=params.operator_partials)
         self._speculated = self._idle.speculated
         self._partials = self._idle.partials
         self._clock: Callable[[], float] = scheduler.clock if scheduler is not None else time.monotonic
@@ -252,7 +252,8 @@ class TranscriptionStage:
             return
         key = utterance_key(utt)
         with self._cv:
-            if (item.seconds >= self.p.partial_after_s + self.p.partial_every_s
+            if (item.speaker in self._idle.partial_speakers
+                    and item.seconds >= self.p.partial_after_s + self.p.partial_every_s
                     and self._partials[item.speaker].emitted == 0):
                 self.partials_skipped += 1      # a long turn went by without a partial
             self._idle.reset(item.speaker)      # its next partials are of a new utterance
@@ -440,6 +441,15 @@ class TranscriptionStage:
         self.bus.emit("transcript_delayed", self._now[0], on=on, **info)
 
 
+#: CPU threads for a live call's model when ``[model] threads`` is 0 (automatic).
+#: Whisper's greedy decoder runs faster on one thread than on two (its matrices
+#: are small: 0.125 against 0.184 s for one utterance here), the short-context
+#: encoder about a quarter slower, and the other cores stay free for the
+#: softphone, the capture and the front end.  ``benchmarks/live_latency.py``:
+#: lag p95 1.27 -> 1.16 s on a quiet machine, 1.45 s with one core kept busy.
+LIVE_THREADS = 1
+
+
 def transcription_stage(cfg: AsrSettings, bus: EventBus, speakers: tuple[str, ...], *, live: bool,
                         say: Callable[[str], None], scheduler: Scheduler | None = None
                         ) -> TranscriptionStage:
@@ -447,7 +457,8 @@ def transcription_stage(cfg: AsrSettings, bus: EventBus, speakers: tuple[str, ..
     from monitor.asr.model_load import load_whisper     # faster-whisper only when needed
 
     m = cfg.model
-    model = load_whisper(m.name, m.device, m.resolved_compute_type, m.threads, say=say)
+    threads = m.threads or (LIVE_THREADS if live else 0)
+    model = load_whisper(m.name, m.device, m.resolved_compute_type, threads, say=say)
     engine = WhisperEngine(model, cfg.transcription.max_new_tokens, short_context=live,
                            language_confidence=cfg.transcription.language_confidence)
     return TranscriptionStage(bus, speakers, engine, cfg.transcription, cfg.endpointing,
