@@ -71,14 +71,22 @@ def live_command(
 
     with CallSession(cfg, call_id or default_call_id("live"), info, plan, say) as call:
         call.pipeline.source_stats = source.stats
-        source.on_start = call.bus.mark_start    # wall time counts from the first captured sample
+
+        def started(at: float) -> None:
+            # every input delivers: audio time 0, from which wall time counts too;
+            # only now is anything said to be heard (opening a stream can take a
+            # second or more on a busy PC, and what is said before is not heard)
+            call.bus.mark_start(at)
+            err.print(f"listening on {source.description}; press Ctrl-C to end the call")
+
+        source.on_start = started
         call.start_screen()
 
         def hurry() -> None:  # second: skip what waits, still write the summary
             call.hurry()
             err.print("skipping the remaining transcripts; writing the summary")
 
-        err.print(f"listening on {source.description}; press Ctrl-C to end the call")
+        say(f"opening {source.description}")
         with ending_the_call(end_call, hurry):
             summary = call.run(source, stop=stop)
     summary = call.finish(summary)
