@@ -237,12 +237,16 @@ def report(name: str, f: dict, probe: float, load: float, busy: bool) -> None:
               + "  (playback offset from speech starts, spread "
               + ", ".join(f"{s} {iqr * 1000:.0f} ms" for s, (_, iqr) in f["offsets"].items()) + ")")
     early, carrying, heard_early, prompted = f["early"]
-    print(f"customer utterances >= 3 s with a manager/legal/abuse trigger: {carrying}, "
-          f"{prompted} of them prompted (the prompt policy holds back repeats); prompt on the bus "
-          f"before the utterance ended in {early} of {prompted}; goal at least half "
-          + ("OK" if prompted and early * 2 >= prompted else "MISSED")
-          + f"; the trigger itself (from a partial transcript) before the end in {heard_early} "
-          f"of {carrying}")
+    if not carrying:
+        print("customer utterances >= 3 s with a manager/legal/abuse trigger: none in this call "
+              "(--fixture long_turns has seven)")
+    else:
+        print(f"customer utterances >= 3 s with a manager/legal/abuse trigger: {carrying}, "
+              f"{prompted} of them prompted (the prompt policy holds back repeats); prompt on the "
+              f"bus before the utterance ended in {early} of {prompted}; goal at least half "
+              + ("OK" if prompted and early * 2 >= prompted else "MISSED")
+              + f"; the trigger itself (from a partial transcript) before the end in "
+              f"{heard_early} of {carrying}")
     if f["dropped_blocks"]:
         print(f"input frames dropped: {f['dropped_blocks']}")
 
