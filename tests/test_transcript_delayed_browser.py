@@ -26,3 +26,14 @@ def test_the_screen_says_when_the_transcript_is_delayed_and_when_it_caught_up(
     screen.call_start()                              # a new call starts clean
     expect(note).to_be_hidden()
     no_js_errors(page)
+
+
+def test_a_page_opened_while_the_transcript_is_delayed_says_so(browser: Browser, screen: Screen) -> None:
+    screen.call_start()
+    screen.emit("transcript_delayed", 20.0, on=True, shed=["partials"], behind_s=2.4, dropped=2)
+    page = open_page(browser, screen)                # its snapshot carries the delay
+    note = page.locator("#transcript-delayed")
+    expect(note).to_be_visible()
+    screen.emit("transcript_delayed", 31.0, on=False, shed=[], behind_s=0.0, dropped=2)
+    expect(note).to_be_hidden()
+    no_js_errors(page)

@@ -115,6 +115,23 @@ def test_snapshot_keeps_a_short_transcript_with_partials_superseded():
     assert texts == ["I want a refund"]
 
 
+def test_snapshot_says_whether_the_transcript_is_delayed_right_now():
+    # a page that connects (or reconnects) while the transcriber sheds work must
+    # show "Transcript delayed" too, not only pages that saw the event
+    b = Broadcaster()
+    bus = EventBus("t")
+    bus.subscribe(b)
+    assert b.snapshot()["delayed"] is False
+    bus.emit("transcript_delayed", 30.0, on=True, shed=["partials"], behind_s=3.2, dropped=1)
+    assert b.snapshot()["delayed"] is True
+    bus.emit("transcript_delayed", 45.0, on=False, shed=[], behind_s=0.0, dropped=1)
+    assert b.snapshot()["delayed"] is False
+    bus.emit("transcript_delayed", 50.0, on=True, shed=["partials"], behind_s=3.1, dropped=2)
+    bus.emit("call_start", 0.0, source="next.wav", sample_rate=16000, input_rate=16000, channels=2,
+             speakers=["operator", "customer"])
+    assert b.snapshot()["delayed"] is False                   # a new call starts on time
+
+
 def test_snapshot_keeps_the_prompt_that_owns_the_screen():
     b = Broadcaster()
     bus = EventBus("t")

@@ -7,7 +7,7 @@ Each client has a bounded queue: a client that cannot keep up loses its oldest
 
 It also keeps what a page that connects mid-call needs (the call, the current
 state and prompt, when the call first got heated, the recent transcript, the
-last level of each speaker), the prompt ids of the call (an acknowledgement must
+last level of each speaker, whether the transcript is delayed right now), the prompt ids of the call (an acknowledgement must
 name one, once), and the emission-to-display latency samples the pages report
 back.  It keeps its own deep copy of each event with any non-finite number
 replaced by ``null`` (counted), so what it sends is strict JSON and nothing it
@@ -68,6 +68,7 @@ class Broadcaster:
         self.summary: dict[str, Any] | None = None
         self.ended = False
         self.listening = False
+        self.delayed = False               # the last transcript_delayed said "on"
         self.transcript: deque[dict[str, Any]] = deque(maxlen=SNAPSHOT_TRANSCRIPT)
         self.levels: dict[str, dict[str, Any]] = {}
         self.heated_at: float | None = None
@@ -96,7 +97,7 @@ class Broadcaster:
         with self._lock:
             if kind == "call_start":
                 self.call = d
-                self.ended = self.listening = False
+                self.ended = self.listening = self.delayed = False
                 self.state = self.prompt = self.summary = self.heated_at = None
                 self.transcript.clear()
                 self.levels.clear()
@@ -135,6 +136,8 @@ class Broadcaster:
                 self.levels[d["speaker"]] = d
             elif kind == "listening":
                 self.listening = bool(d.get("on"))
+            elif kind == "transcript_delayed":
+                self.delayed = bool(d.get("on"))
             elif kind == "call_end":
                 self.ended = True
             elif kind == "summary":
@@ -150,6 +153,7 @@ class Broadcaster:
             return {"kind": "snapshot", "call": self.call, "state": self.state, "prompt": prompt,
                     "transcript": list(self.transcript), "levels": dict(self.levels),
                     "ended": self.ended, "summary": self.summary, "listening": self.listening,
+                    "delayed": self.delayed,
                     "heated_at": self.heated_at, "sent_ms": time.time() * 1000.0}
 
     def _remember_prompt_id(self, pid: Any) -> None:

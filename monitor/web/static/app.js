@@ -366,6 +366,7 @@
     s.stateEv = snap.state || null;
     if (snap.heated_at != null) s.heatedAt = snap.heated_at;
     renderListening(!!snap.listening, "");
+    renderDelayed(!!snap.delayed);
     s.ended = !!snap.ended;
     s.summary = snap.summary || null;
     s.utterances = new Map();
