@@ -95,6 +95,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from itertools import islice
 from dataclasses import dataclass, field
 
 from audio.effort import EffortParams
@@ -259,9 +260,8 @@ class RaisedVoiceDetector:
 
     def _short_over(self, baseline_db: float) -> float:
         """Level of the last ``fast_window_ms`` over the baseline, dB."""
-        n = len(self._powers)
-        span = min(n, self._fast_span)
-        mean = sum(self._powers[k] for k in range(n - span, n)) / span
+        span = min(len(self._powers), self._fast_span)
+        mean = sum(islice(reversed(self._powers), span)) / span
         return 10.0 * math.log10(max(mean, 1e-10)) - baseline_db
 
     def _loud_frames(self, baseline_db: float) -> bool:
