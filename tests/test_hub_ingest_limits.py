@@ -12,6 +12,7 @@ import math
 import sqlite3
 import time
 import tracemalloc
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -387,48 +388,46 @@ def test_publish_connections_per_user_are_bounded(connect, hub):
             assert send(d, msg("c3", ev("c3", 0)))["seq"] == 0
 
 
-def test_live_audio_frames_are_bounded_and_drops_counted(connect, hub):
+@contextmanager
+def audio_limited(connect, hub, burst_bytes):
+    """Olga publishing call "live" to a hub whose audio limits are 1000 bytes/s,
+    ``burst_bytes`` of burst and 1000-byte frames, on a fake clock, with Sue
+    listening: (app, clock, publisher socket, listener socket)."""
     from monitor.hub.limits import Limiter, PublishLimits
 
     store, tokens = hub
     app = create_hub_app(store)
     clock = FakeClock()
-    app.state.hub.limiter = Limiter(PublishLimits(audio_bytes_per_s=1000.0, audio_burst_bytes=2000.0,
+    app.state.hub.limiter = Limiter(PublishLimits(audio_bytes_per_s=1000.0, audio_burst_bytes=burst_bytes,
                                                   audio_frame_bytes=1000), clock)
     client = connect(app)
     with published(client, tokens["olga"]) as pub:
         assert send(pub, msg("live", ev("live", 0)))["seq"] == 0
         with client.websocket_connect("/ws/listen/live", headers=auth(tokens["sue"])) as ear:
             assert pub.receive_json()["on"] is True
-            pub.send_bytes(b"\1" * 4000)                  # over the frame limit: dropped
-            for k in range(3):                            # the third is over the byte rate
-                pub.send_bytes(bytes([k + 2]) * 1000)
-            assert send(pub, msg("live", ev("live", 1)))["seq"] == 1     # the frames before it are handled
-            assert ear.receive_bytes() == b"\2" * 1000
-            assert ear.receive_bytes() == b"\3" * 1000
-            clock.now += 1.0
-            pub.send_bytes(b"\7" * 1000)
-            assert ear.receive_bytes() == b"\7" * 1000    # the dropped frames never arrived
+            yield app, clock, pub, ear
+
+
+def test_live_audio_frames_are_bounded_and_drops_counted(connect, hub):
+    with audio_limited(connect, hub, 2000.0) as (app, clock, pub, ear):
+        pub.send_bytes(b"\1" * 4000)                  # over the frame limit: dropped
+        for k in range(3):                            # the third is over the byte rate
+            pub.send_bytes(bytes([k + 2]) * 1000)
+        assert send(pub, msg("live", ev("live", 1)))["seq"] == 1     # the frames before it are handled
+        assert ear.receive_bytes() == b"\2" * 1000
+        assert ear.receive_bytes() == b"\3" * 1000
+        clock.now += 1.0
+        pub.send_bytes(b"\7" * 1000)
+        assert ear.receive_bytes() == b"\7" * 1000    # the dropped frames never arrived
     assert app.state.hub.limiter.audio_dropped == 2
 
 
 def test_floods_of_tiny_audio_frames_are_bounded_too(connect, hub):
-    from monitor.hub.limits import Limiter, PublishLimits
-
-    store, tokens = hub
-    app = create_hub_app(store)
-    clock = FakeClock()
-    app.state.hub.limiter = Limiter(PublishLimits(audio_bytes_per_s=1000.0, audio_burst_bytes=2048.0,
-                                                  audio_frame_bytes=1000), clock)
-    client = connect(app)
-    with published(client, tokens["olga"]) as pub:
-        assert send(pub, msg("live", ev("live", 0)))["seq"] == 0
-        with client.websocket_connect("/ws/listen/live", headers=auth(tokens["sue"])) as ear:
-            assert pub.receive_json()["on"] is True
-            for k in range(6):                    # 10 bytes each, but each costs 512
-                pub.send_bytes(bytes([k + 1]) * 10)
-            assert send(pub, msg("live", ev("live", 1)))["seq"] == 1
-            assert [ear.receive_bytes()[0] for _ in range(4)] == [1, 2, 3, 4]
+    with audio_limited(connect, hub, 2048.0) as (app, clock, pub, ear):
+        for k in range(6):                    # 10 bytes each, but each costs 512
+            pub.send_bytes(bytes([k + 1]) * 10)
+        assert send(pub, msg("live", ev("live", 1)))["seq"] == 1
+        assert [ear.receive_bytes()[0] for _ in range(4)] == [1, 2, 3, 4]
     assert app.state.hub.limiter.audio_dropped == 2
 
 
