@@ -39,7 +39,7 @@ def test_customer_finals_first_then_operator_then_idle_work():
     clock, log = Clock(), []
     sched = Scheduler(clock=clock, start=False)
     idle = [job(log, "partial", Tier.PARTIAL, clock.now)]
-    lane = sched.open("a", idle=lambda: idle.pop() if idle else None)
+    lane = sched.open("a", idle=lambda free: idle.pop() if idle else None)
     lane.submit(job(log, "op", Tier.OPERATOR_FINAL, clock.now - 0.5))      # older, but the operator's
     lane.submit(job(log, "cu", Tier.CUSTOMER_FINAL, clock.now))
     drain(sched)
@@ -111,7 +111,7 @@ def test_while_a_customer_final_is_late_idle_work_and_operator_finals_are_shed()
     clock, log, told = Clock(), [], []
     sched = Scheduler(clock=clock, start=False, max_age_s=3.0, hold_s=10.0)
     idle = []
-    lane = sched.open("a", idle=lambda: idle.pop() if idle else None,
+    lane = sched.open("a", idle=lambda free: idle.pop() if idle else None,
                       on_delay=lambda on, info: told.append((on, list(info["shed"]))))
     lane.submit(job(log, "cu-stale", Tier.CUSTOMER_FINAL, clock.now - 4.0))
     sched.step()                               # dropped: the transcript is delayed
@@ -168,7 +168,7 @@ def test_idle_work_is_told_to_give_up_when_a_final_comes_in():
         lane.submit(Job(Tier.CUSTOMER_FINAL, "customer", clock.now, 1.0, run=lambda d: None))
         seen.append(deadline.cancelled())
     jobs = [Job(Tier.PARTIAL, "customer", clock.now, 5.0, run=partial)]
-    lane.idle = lambda: jobs.pop() if jobs else None
+    lane.idle = lambda free: jobs.pop() if jobs else None
     sched.step()
     assert seen == [False, True]
 
@@ -194,6 +194,92 @@ def test_one_job_per_call_at_a_time_with_several_workers():
     assert lane_a.drain(5)
     assert started.index("a2") > started.index("a1")
     sched.shutdown()
+
+
+def test_with_two_workers_a_final_runs_beside_a_partial_of_its_call():
+    """The final of a long turn must not wait for the partial under way when the
+    turn ends: the second worker takes it, and the partial is not told to give up
+    (a free worker could take the final)."""
+    sched = Scheduler(workers=2)
+    partial_started, gate, final_done = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def partial(deadline):
+        partial_started.set()
+        gate.wait(5)
+        seen.append(deadline.cancelled())
+
+    jobs = [Job(Tier.PARTIAL, "customer", sched.clock(), 5.0, run=partial)]
+    offered_meanwhile = []
+    offered_again = threading.Event()
+
+    def idle(free):
+        if partial_started.is_set() and not gate.is_set():
+            offered_meanwhile.append(free)
+            offered_again.set()
+        return jobs.pop() if jobs and Tier.PARTIAL in free else None
+
+    lane = sched.open("a", idle=idle)
+    lane.poke()
+    assert partial_started.wait(5)
+    lane.submit(Job(Tier.CUSTOMER_FINAL, "customer", sched.clock(), 1.0,
+                    run=lambda d: final_done.set()))
+    assert final_done.wait(5)                 # ran while the partial still held its worker
+    assert offered_again.wait(5)
+    gate.set()
+    assert lane.drain(5)
+    assert seen == [False]
+    # while the partial ran, the free worker was offered speculations only
+    assert offered_meanwhile and all(free == {Tier.SPECULATION} for free in offered_meanwhile)
+    sched.shutdown()
+
+
+def test_one_partial_per_call_and_speculations_one_at_a_time():
+    clock = Clock()
+    sched = Scheduler(clock=clock, start=False)
+    lane = sched.open("a", idle=lambda free: None)
+    assert lane.free_idle_tiers() == {Tier.SPECULATION, Tier.PARTIAL}
+    lane.occupy(Tier.PARTIAL, 1)
+    assert lane.free_idle_tiers() == {Tier.SPECULATION}
+    lane.occupy(Tier.SPECULATION, 1)
+    assert lane.free_idle_tiers() == set()
+    lane.occupy(Tier.PARTIAL, -1)
+    assert lane.free_idle_tiers() == {Tier.PARTIAL}
+
+
+def test_a_partial_gives_up_when_no_worker_is_free_for_a_waiting_final():
+    """One worker: a final that comes in while a partial runs can only run once the
+    partial gives its worker up, so the partial is told to."""
+    clock, seen = Clock(), []
+    sched = Scheduler(clock=clock, start=False)
+    lane = sched.open("a")
+
+    def partial(deadline):
+        seen.append(deadline.cancelled())
+        lane.submit(Job(Tier.OPERATOR_FINAL, "operator", clock.now, 1.0, run=lambda d: None))
+        seen.append(deadline.cancelled())
+    jobs = [Job(Tier.PARTIAL, "customer", clock.now, 5.0, run=partial)]
+    lane.idle = lambda free: jobs.pop() if jobs else None
+    sched.step()
+    assert seen == [False, True]
+
+
+def test_an_idle_job_handed_out_as_a_final_comes_in_is_told_it_was_dropped():
+    clock, dropped = Clock(), []
+    sched = Scheduler(clock=clock, start=False)
+    lane = sched.open("a")
+
+    def idle(free):
+        # the call hands out a speculation, and a final arrives before it starts
+        lane.submit(Job(Tier.CUSTOMER_FINAL, "customer", clock.now, 1.0, run=lambda d: d.ok()))
+        return Job(Tier.SPECULATION, "customer", clock.now, 1.0, run=lambda d: None,
+                   dropped=dropped.append)
+    lane.idle = idle
+    assert sched.step() is False               # the speculation did not start ...
+    assert dropped == ["preempted"]            # ... and its call knows (it may undo marks)
+    lane.idle = None
+    assert sched.step() is True                # the final runs next
+    assert sched.stats("a")["done"] == 1
 
 
 def test_closing_a_call_drops_what_waits_and_counts_it():
@@ -230,7 +316,7 @@ def test_a_slow_but_timely_final_is_no_delay_and_sheds_nothing():
     clock, log, told = Clock(), [], []
     sched = Scheduler(clock=clock, start=False, max_age_s=3.0)
     idle = [job(log, "partial", Tier.PARTIAL, clock.now)]
-    lane = sched.open("a", idle=lambda: idle.pop() if idle else None,
+    lane = sched.open("a", idle=lambda free: idle.pop() if idle else None,
                       on_delay=lambda on, info: told.append(on))
     lane.submit(job(log, "slow", Tier.CUSTOMER_FINAL, clock.now - 0.5, cost=2.0, clock=clock))
     sched.step()                               # shown 2.5 s after the words: slow, in time

@@ -141,10 +141,30 @@ def test_partials_carry_the_prefix_two_hypotheses_agree_on():
     stage = TranscriptionStage(bus, ("customer",), engine, TranscriptionParams(), EndpointParams(),
                                VadParams(), live=False)
     cur = Utterance("customer", 1.0, 5.5, np.zeros(16000 * 5, np.float32))
+    state = stage._partials["customer"]
     for _ in range(3):
-        stage._run_partial(cur)
+        stage._run_partial(cur, state, lambda: False)
     texts = [e["text"] for e in events if e.type == "utterance_partial"]
     assert texts == ["I want to", "I want to speak to"]
+
+
+def test_a_partial_that_comes_back_after_its_utterance_ended_is_not_shown():
+    """A final may run beside a partial: the partial of an utterance whose final is
+    already in is stale, and must not seed the next utterance's stable prefix."""
+    engine = FakeEngine(text=lambda k: "I want to speak to your manager")
+    bus = EventBus("test")
+    events = []
+    bus.subscribe(events.append)
+    stage = TranscriptionStage(bus, ("customer",), engine, TranscriptionParams(), EndpointParams(),
+                               VadParams(), live=False)
+    cur = Utterance("customer", 1.0, 5.5, np.zeros(16000 * 5, np.float32))
+    state = stage._partials["customer"]
+    stage._run_partial(cur, state, lambda: False)        # the first hypothesis
+    stage._idle.reset("customer")                        # its final came in meanwhile
+    stage._run_partial(cur, state, lambda: False)        # would agree with the first
+    assert [e for e in events if e.type == "utterance_partial"] == []
+    assert stage.partials_stale == 1
+    assert stage._partials["customer"].previous == []     # the next utterance starts clean
 
 
 def test_live_final_reuses_the_speculative_transcript_made_during_the_end_wait():

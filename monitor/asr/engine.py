@@ -70,8 +70,9 @@ class Engine(Protocol):
 
 class WhisperEngine:
     def __init__(self, model: Any, max_new_tokens: int = 128, *, short_context: bool = False,
-                 language_confidence: float = 0.7) -> None:
+                 language_confidence: float = 0.7, workers: int = 1) -> None:
         self.model = model
+        self.workers = workers           # model calls the loaded model runs at once
         self.max_new_tokens = max_new_tokens
         self.language_confidence = language_confidence
         self.short = None

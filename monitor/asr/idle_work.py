@@ -17,14 +17,18 @@ operator's own turns get none unless ``operator_partials`` is set: the coach's
 early triggers are the customer's, and each partial is a model call that a
 final may have to wait behind.
 
-A partial hardly delays a final: none is started while anyone's utterance is in
-a pause (its final may be moments away), and one under way gives up between two
-runs of decoding (8 tokens, then twice as many each run; counted as
-``partials_cancelled``) as soon as a final is waiting or anyone's pause reaches
-``speculate_ms`` less 100 ms, but at least 200 ms (so the speculation of that
-utterance starts on time; shorter pauses come between words), so a final waits
-at most for the partial's encoder pass (0.1-0.3 s in a short context) and the
-run under way.  A speculation is decoded in one go (stopping to look costs
+A partial hardly delays a final.  With two workers (a live call on two cores
+or more) the speculation or final runs beside it, on the other core, and the
+call's partials run one at a time.  And none is started while anyone's
+utterance is in a pause (its final may be moments away); one under way gives up
+between two runs of decoding (8 tokens, then twice as many each run; counted as
+``partials_cancelled``) as soon as a final waits that no free worker can take or
+anyone's pause reaches ``speculate_ms`` less 100 ms, but at least 200 ms (so the
+speculation of that utterance has the machine to itself; shorter pauses come
+between words).  With one worker a final so waits at most for the partial's
+encoder pass (0.1-0.3 s in a short context) and the run under way.  A partial
+that comes back after its utterance's final came in is not shown
+(``partials_stale``).  A speculation is decoded in one go (stopping to look costs
 more decoding than it saves); it is given up before it starts if its speaker
 has talked again.  While the transcript is delayed the scheduler hands out no
 idle work at all.

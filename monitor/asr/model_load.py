@@ -60,6 +60,7 @@ def load_whisper(
     compute_type: str = "default",
     threads: int = 0,
     *,
+    workers: int = 1,
     say: Say | None = None,
     bundle: BundledModel | None = None,
     cache: Path | None = None,
@@ -69,7 +70,9 @@ def load_whisper(
     ``spec`` is resolved with :func:`resolve_model` (``None`` = bundled model).
     ``device`` is ``"cpu"``, ``"cuda"`` or ``"auto"``; ``compute_type`` any
     CTranslate2 compute type (``"default"``, ``"int8"``, ``"float16"``, ...);
-    ``threads`` the CPU threads (0 = CTranslate2's default).
+    ``threads`` the CPU threads (0 = CTranslate2's default) of each of ``workers``
+    model calls that may run at once (from as many Python threads; the weights are
+    shared).
 
     Raises :class:`CalmlineError` with a one-line explanation when the device is
     unknown or unavailable, or the model cannot be loaded (for example a model
@@ -94,6 +97,7 @@ def load_whisper(
             device=device,
             compute_type=compute_type,
             cpu_threads=threads,
+            num_workers=workers,
             local_files_only=True,
         )
     except Exception as exc:  # ctranslate2/huggingface raise many kinds

@@ -3,6 +3,7 @@ call uses today and that a server with many calls can share.
 
     sched = Scheduler(max_age_s=3.0)                 # one worker thread
     lane = sched.open("call-42", idle=make_idle_job, on_delay=show_delay)
+    # make_idle_job(free) -> a Job of a tier in ``free`` (SPECULATION, PARTIAL), or None
     lane.submit(Job(Tier.CUSTOMER_FINAL, "customer", heard_at, seconds, run=transcribe))
     # run(deadline) makes the model call and publishes only if deadline.ok()
     ...
@@ -14,6 +15,15 @@ worker asks the calls for them (``idle``, the least recently served call first)
 only when no final waits anywhere.  Between calls in the same tier, the call
 served least recently goes first (per-call fairness: a busy call cannot starve a
 quiet one).
+
+**Two slots per call.**  A call's finals and speculations take turns in its
+*main* slot, one at a time, so its transcripts come out in order and a final
+finds its speculation done; a partial runs in the call's *side* slot.  With
+two workers (and a model with two of its own, see ``calmline live``) a
+speculation or final starts at once on the second core while a partial is
+under way instead of waiting for it: that wait was most of a long turn's lag.
+A partial gives up (``Deadline.cancelled``) only when a final is waiting that
+no free worker can take.
 
 **Never late.**  A job's age is the time since the newest audio in it came in
 (``heard_at``: when the pipeline had it, so a live call's capture buffer, tens
@@ -145,7 +155,8 @@ class Lane:
         self.idle = idle
         self.on_delay = on_delay
         self.queue: deque[Job] = deque()
-        self.running = 0
+        self.running = 0                 # jobs in the main slot (finals, speculations): 0 or 1
+        self.side_running = 0            # partials in the side slot: 0 or 1
         self.last_served = -1.0
         self.stats = LaneStats()
         self.delayed_until = -1.0        # clock time the delay state lapses
@@ -176,6 +187,28 @@ class Lane:
         with self.sched._cv:
             return len(self.queue)
 
+    @property
+    def busy(self) -> bool:
+        return bool(self.running or self.side_running)
+
+    def free_idle_tiers(self) -> frozenset[Tier]:
+        """The idle work this call has room for now."""
+        free = set()
+        if not self.running:
+            free.add(Tier.SPECULATION)
+        if not self.side_running:
+            free.add(Tier.PARTIAL)
+        return frozenset(free)
+
+    def slot_free(self, tier: Tier) -> bool:
+        return not (self.side_running if tier == Tier.PARTIAL else self.running)
+
+    def occupy(self, tier: Tier, by: int) -> None:
+        if tier == Tier.PARTIAL:
+            self.side_running += by
+        else:
+            self.running += by
+
 
 class Scheduler:
     def __init__(self, *, max_age_s: float = 3.0, workers: int = 1, hold_s: float = 10.0,
@@ -188,6 +221,7 @@ class Scheduler:
         self._shutdown = False
         self._pokes = 0
         self.cost_s = 0.0                # moving average of a model call's wall time
+        self._active = 0                 # jobs running now
         self._threads: list[threading.Thread] = []
         if start:
             for k in range(workers):
@@ -196,7 +230,8 @@ class Scheduler:
                 self._threads.append(th)
 
     # --- lanes ------------------------------------------------------------------------
-    def open(self, call_id: str, *, queue_max: int = 6, idle: Callable[[], Job | None] | None = None,
+    def open(self, call_id: str, *, queue_max: int = 6,
+             idle: Callable[[frozenset[Tier]], Job | None] | None = None,
              on_delay: Callable[[bool, dict[str, Any]], None] | None = None) -> Lane:
         with self._cv:
             if call_id in self.lanes:
@@ -290,7 +325,7 @@ class Scheduler:
         with self._cv:
             while True:
                 lane = self.lanes.get(call_id)
-                if lane is None or (not lane.queue and not lane.running):
+                if lane is None or (not lane.queue and not lane.busy):
                     return True
                 if not self._threads:       # nobody works but step() (start=False)
                     return False
@@ -349,7 +384,7 @@ class Scheduler:
     # --- the worker -----------------------------------------------------------------------
     def _pick_final(self, now: float, drops: list[tuple[Job, str]]) -> tuple[Lane, Job] | None:
         """The next final to run (called under the lock); stale ones are dropped.  A
-        call runs one job at a time, so its results come out in order."""
+        call's main slot runs one job at a time, so its results come out in order."""
         while True:
             best: tuple[Any, Lane, Job] | None = None
             for lane in self.lanes.values():
@@ -380,23 +415,28 @@ class Scheduler:
             picked = self._pick_final(now, drops)
             if picked is not None:
                 picked[0].running += 1
+                self._active += 1
             idle_lanes = [] if picked is not None or self._shutdown else sorted(
-                (ln for ln in self.lanes.values()
-                 if ln.idle is not None and not ln.running and now >= ln.delayed_until),
-                key=lambda ln: ln.last_served)
+                ((ln, ln.free_idle_tiers()) for ln in self.lanes.values()
+                 if ln.idle is not None and now >= ln.delayed_until),
+                key=lambda item: item[0].last_served)
             changes = self._delay_changes(now)
         self._tell(drops, changes)
         if picked is not None:
             return picked
-        for lane in idle_lanes:
-            job = lane.idle()                # the call's own lock; never under ours
+        for lane, free in idle_lanes:
+            if not free:
+                continue
+            job = lane.idle(free)            # the call's own lock; never under ours
             if job is None:
                 continue
             with self._cv:
-                if lane.closed or lane.running or self._finals_waiting():
-                    return None              # a final came in meanwhile: it goes first
-                lane.running += 1
-                return lane, job
+                if not (lane.closed or not lane.slot_free(job.tier) or self._finals_runnable()):
+                    lane.occupy(job.tier, 1)
+                    self._active += 1
+                    return lane, job
+            job.dropped("preempted")         # a final came in meanwhile: it goes first
+            return None
         return None
 
     def _next(self) -> tuple[Lane, Job] | None:
@@ -410,8 +450,7 @@ class Scheduler:
             with self._cv:
                 if self._shutdown:
                     return None
-                if self._pokes == pokes and not any(ln.queue and not ln.running
-                                                    for ln in self.lanes.values()):
+                if self._pokes == pokes and not self._finals_runnable():
                     self._cv.wait(timeout=0.05)
 
     def step(self) -> bool:
@@ -423,8 +462,9 @@ class Scheduler:
         self._run(*picked)
         return True
 
-    def _finals_waiting(self) -> bool:
-        return any(lane.queue for lane in self.lanes.values())
+    def _finals_runnable(self) -> bool:
+        """A final waits whose call's main slot is free."""
+        return any(lane.queue and not lane.running for lane in self.lanes.values())
 
     def _work(self) -> None:
         while True:
@@ -439,8 +479,10 @@ class Scheduler:
         return self.cost_s if job.expected_s is None else job.expected_s
 
     def finals_waiting(self) -> bool:
+        """A final waits that could run now but no worker is free for it (idle work
+        under way should give its worker up)."""
         with self._cv:
-            return self._finals_waiting()
+            return self._finals_runnable() and self._active >= max(1, len(self._threads))
 
     def _run(self, lane: Lane, job: Job) -> None:
         deadline = Deadline(self, job)
@@ -465,7 +507,8 @@ class Scheduler:
                 elif deadline.published_at is not None:
                     lane.stats.done += job.parts
                     lane.stats.lags.append(deadline.published_at - job.heard_at)
-                lane.running -= 1
+                lane.occupy(job.tier, -1)
+                self._active -= 1
                 self._cv.notify_all()
         if deadline.late and job.tier.final:
             job.dropped("late")

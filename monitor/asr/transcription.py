@@ -9,8 +9,9 @@ One engine (one model) serves the call.  Two ways to run it:
   utterances are transcribed, so the stream keeps the order a live call would
   have.  ``replay_batch_s = 0`` transcribes each utterance on its own instead.
 - **live** (``live=True``, also ``--realtime`` replays): model calls go through a
-  :class:`~monitor.asr.scheduler.Scheduler` (the call's own, or one a server
-  shares between calls): the customer's finals before the operator's, partials
+  :class:`~monitor.asr.scheduler.Scheduler` (the call's own, with two workers
+  and a model that runs two calls at once where there are two cores, or one a
+  server shares between calls): the customer's finals before the operator's, partials
   and speculative finals only when no final waits, a result older than
   ``max_age_s`` dropped and counted instead of shown, the backlog bounded
   (``queue_max`` per call) and, while the transcript is delayed, work shed in a
@@ -36,6 +37,7 @@ Replays detect until one utterance is confident and then keep that language
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -48,7 +50,7 @@ from audio.frontend import FrontEnd
 from audio.vad import VadParams
 from monitor.asr.engine import Engine, Segment, Timed, Transcript, WhisperEngine
 from monitor.asr.hallucination import reject_reason
-from monitor.asr.idle_work import IdleChooser, stable_prefix, utterance_key
+from monitor.asr.idle_work import IdleChooser, PartialState, stable_prefix, utterance_key
 from monitor.asr.replay_windows import ReplayBatcher, Slot
 from monitor.asr.scheduler import Deadline, Job, Scheduler, Tier
 from monitor.asr.settings import AsrSettings, TranscriptionParams
@@ -104,6 +106,7 @@ class TranscriptionStage:
         self.partials = 0
         self.partials_skipped = 0
         self.partials_cancelled = 0
+        self.partials_stale = 0
         self.asr_seconds = 0.0
         self.audio_seconds = 0.0
         self.speculations = 0
@@ -122,7 +125,6 @@ class TranscriptionStage:
         self._partials = self._idle.partials
         self._clock: Callable[[], float] = scheduler.clock if scheduler is not None else time.monotonic
         self._now = (0.0, self._clock())        # (audio time, clock) of the last block
-        self._cancel: Callable[[], bool] | None = None    # for the idle work running now
         self._speculating: dict[str, tuple[float, float, int]] = {}    # speaker -> utterance key
         self._hurried = 0
         self.scheduler: Scheduler | None = None
@@ -135,7 +137,8 @@ class TranscriptionStage:
                                          params.replay_batch_s, params.replay_batch_wait_s)
         if live:
             self._own_scheduler = scheduler is None
-            self.scheduler = scheduler or Scheduler(max_age_s=params.max_age_s, clock=self._clock)
+            self.scheduler = scheduler or Scheduler(max_age_s=params.max_age_s, clock=self._clock,
+                                                    workers=getattr(engine, "workers", 1))
             self.lane = self.scheduler.open(bus.call_id, queue_max=params.queue_max,
                                             idle=self._idle_job, on_delay=self._on_delay)
 
@@ -223,6 +226,7 @@ class TranscriptionStage:
             tr["max_age_s"] = self.scheduler.max_age_s
             tr["delayed"] = lane.get("delays", 0)
             tr["partials_cancelled"] = self.partials_cancelled
+            tr["partials_stale"] = self.partials_stale
             tr["full_context"] = self.full_context
         if lags:
             a = np.array(lags)
@@ -287,20 +291,21 @@ class TranscriptionStage:
                 "language": timed.language, "avg_logprob": round(avg, 3), "no_speech_prob": round(nsp, 3)}
 
     # --- both: one utterance at a time ---------------------------------------
-    def _transcribe(self, speaker: str, samples: np.ndarray) -> Transcript | None:
+    def _transcribe(self, speaker: str, samples: np.ndarray,
+                    cancel: Callable[[], bool] | None = None) -> Transcript | None:
         """One model call (the language rule is in the module docstring); None when
-        a partial gave up for a waiting final."""
+        a partial gave up (``cancel``) for a waiting final.  Live, two run at once
+        (a partial beside a final or speculation), so the counters are locked."""
         started = time.perf_counter()
-        extra: dict[str, Any] = {}
-        if self._cancel is not None:
-            extra["cancel"] = self._cancel
+        extra: dict[str, Any] = {} if cancel is None else {"cancel": cancel}
         if self.p.language == "auto":
             tr = self.engine.transcribe(samples, None, self.beam, fallback=self.language[speaker], **extra)
         else:
             tr = self.engine.transcribe(samples, self.language[speaker], self.beam, **extra)
-        self.asr_seconds += time.perf_counter() - started
-        if tr is not None and tr.full_context:
-            self.full_context += 1
+        with self._cv:
+            self.asr_seconds += time.perf_counter() - started
+            if tr is not None and tr.full_context:
+                self.full_context += 1
         return tr
 
     def _reject(self, reason: str) -> None:
@@ -338,15 +343,17 @@ class TranscriptionStage:
         and the call goes on."""
         try:
             step(*args)
-            self._failures_in_a_row = 0
+            with self._cv:
+                self._failures_in_a_row = 0
         except Exception as exc:
             self._failed(exc)
 
     def _failed(self, exc: Exception) -> None:
-        self.errors += 1
-        self._failures_in_a_row += 1
-        if self.errors == 1:
-            self.first_error = f"{type(exc).__name__}: {exc}"[:300]
+        with self._cv:
+            self.errors += 1
+            self._failures_in_a_row += 1
+            if self.errors == 1:
+                self.first_error = f"{type(exc).__name__}: {exc}"[:300]
 
     # --- live: the jobs the scheduler runs -----------------------------------
     def _run_final(self, item: _Item, deadline: Deadline) -> None:
@@ -364,24 +371,36 @@ class TranscriptionStage:
         audio, clock = self._now
         return clock - (audio - t_end)
 
-    def _idle_job(self) -> Job | None:
-        """A speculation or partial, when one is due (the scheduler asks when idle)."""
+    def _idle_job(self, free: frozenset[Tier] = frozenset((Tier.SPECULATION, Tier.PARTIAL))
+                  ) -> Job | None:
+        """A speculation or partial of a tier in ``free``, when one is due (the
+        scheduler asks when a worker is idle)."""
         with self._cv:
-            spec = self._speculation_due()
-            due = None if spec is not None else self._partial_due()
+            spec = self._speculation_due() if Tier.SPECULATION in free else None
+            due = None if spec is not None or Tier.PARTIAL not in free else self._partial_due()
             u = spec or due
             if u is None:
                 return None
             heard_at = self._heard_at(u.t_end)
+            if spec is not None:
+                key = utterance_key(spec)
+                self._speculating[spec.speaker] = key
+            else:
+                state = self._partials[due.speaker]
         if spec is not None:
-            with self._cv:
-                self._speculating[spec.speaker] = utterance_key(spec)
             return Job(Tier.SPECULATION, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
-                       run=lambda deadline: self._work(self._speculate, spec))
+                       run=lambda deadline: self._work(self._speculate, spec),
+                       dropped=lambda reason: self._unmark_speculating(spec.speaker, key))
         return Job(Tier.PARTIAL, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
-                   run=lambda deadline: self._idle_run(
-                       self._run_partial, due,
+                   run=lambda deadline: self._work(
+                       self._run_partial, due, state,
                        lambda: deadline.cancelled() or self._locked(self._idle.final_may_be_due)))
+
+    def _unmark_speculating(self, speaker: str, key: tuple[float, float, int]) -> None:
+        """A speculation handed out but never run (a final came in first)."""
+        with self._cv:
+            if self._speculating.get(speaker) == key:
+                del self._speculating[speaker]
 
     def _speculation_due(self) -> Utterance | None:
         return self._idle.speculation_due()
@@ -392,15 +411,6 @@ class TranscriptionStage:
     def _locked(self, check: Callable[..., bool], *args: Any) -> bool:
         with self._cv:
             return check(*args)
-
-    def _idle_run(self, step: Callable[[Utterance], None], u: Utterance,
-                  give_up: Callable[[], bool]) -> None:
-        """Run idle work that gives up (between runs of decoding) when ``give_up`` says."""
-        self._cancel = give_up
-        try:
-            self._work(step, u)
-        finally:
-            self._cancel = None
 
     def _speculate(self, u: Utterance) -> None:
         """Transcribe an utterance whose end is being confirmed, in one go: its
@@ -413,25 +423,36 @@ class TranscriptionStage:
         finally:
             with self._cv:
                 self._speculating.pop(u.speaker, None)
-        if tr is None:                      # the speaker went on: not the end after all
-            self.speculations_given_up += 1
-            return
         with self._cv:
+            if tr is None:                  # the speaker went on: not the end after all
+                self.speculations_given_up += 1
+                return
             self._speculated[u.speaker] = (utterance_key(u), tr)
-        self.speculations += 1
+            self.speculations += 1
 
-    def _run_partial(self, cur: Utterance) -> None:
-        tr = self._transcribe(cur.speaker, cur.samples)
+    def _run_partial(self, cur: Utterance, state: PartialState, give_up: Callable[[], bool]) -> None:
+        """Transcribe the words so far of ``cur`` (given up between runs of decoding
+        when ``give_up`` says) and emit the stable prefix, unless the utterance's
+        final came in meanwhile (``state`` is no longer its speaker's): a final may
+        run beside a partial, and a partial after it would be stale."""
+        tr = self._transcribe(cur.speaker, cur.samples, give_up)
         if tr is None:
-            self.partials_cancelled += 1
+            with self._cv:
+                self.partials_cancelled += 1
             return
         if reject_reason(tr.text, avg_logprob=tr.avg_logprob, no_speech_prob=tr.no_speech_prob,
                          compression_ratio=tr.compression_ratio, language=tr.language):
             return
         with self._cv:
-            text = stable_prefix(self._partials[cur.speaker], tr.text)
-        if text is not None:
+            if self._partials[cur.speaker] is not state:
+                self.partials_stale += 1
+                return
+            text = stable_prefix(state, tr.text)
+            if text is None:
+                return
             self.partials += 1
+            # emitted under the lock, so the final (which resets ``state`` under it
+            # first) can never come out before a partial of its own utterance
             self.bus.emit("utterance_partial", cur.t, cur.speaker, t_end=cur.t_end,
                           text=text, language=tr.language)
 
@@ -450,6 +471,18 @@ class TranscriptionStage:
 LIVE_THREADS = 1
 
 
+def live_workers() -> int:
+    """Model calls a live call runs at once: two (a speculation or final beside a
+    partial, each on its own core) where the machine has two cores for it, else one.
+    ``benchmarks/live_latency.py``: a long customer turn's final no longer waits for
+    the partial under way when the turn ends."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):       # not Linux
+        cores = os.cpu_count() or 1
+    return 2 if cores >= 2 else 1
+
+
 def transcription_stage(cfg: AsrSettings, bus: EventBus, speakers: tuple[str, ...], *, live: bool,
                         say: Callable[[str], None], scheduler: Scheduler | None = None
                         ) -> TranscriptionStage:
@@ -458,8 +491,10 @@ def transcription_stage(cfg: AsrSettings, bus: EventBus, speakers: tuple[str, ..
 
     m = cfg.model
     threads = m.threads or (LIVE_THREADS if live else 0)
-    model = load_whisper(m.name, m.device, m.resolved_compute_type, threads, say=say)
+    workers = live_workers() if live and scheduler is None else 1
+    model = load_whisper(m.name, m.device, m.resolved_compute_type, threads, say=say, workers=workers)
     engine = WhisperEngine(model, cfg.transcription.max_new_tokens, short_context=live,
-                           language_confidence=cfg.transcription.language_confidence)
+                           language_confidence=cfg.transcription.language_confidence,
+                           workers=workers)
     return TranscriptionStage(bus, speakers, engine, cfg.transcription, cfg.endpointing,
                               cfg.vad, live=live, scheduler=scheduler)
