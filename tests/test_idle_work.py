@@ -55,3 +55,17 @@ def test_partials_are_for_the_customer_unless_the_operator_s_are_asked_for():
     assert only_operator.partial_due() is None
     asked = IdleChooser([fed("." * 5 + "x" * 100, "operator")], 200, 1.5, 1.0, operator_partials=True)
     assert asked.partial_due().speaker == "operator"
+
+
+def test_a_partial_given_up_is_tried_again_as_soon_as_the_speaker_talks_on():
+    customer = fed("." * 5 + "x" * 100)
+    chooser = IdleChooser([customer], 200, 1.5, 1.0)
+    assert chooser.partial_due() is not None
+    assert chooser.partial_due() is None              # the next: 1 s of audio later ...
+    state = chooser.partials["customer"]
+    chooser.given_up("customer", state)               # ... unless this one came to nothing
+    assert chooser.partial_due() is not None
+    stale = chooser.partials["customer"]
+    chooser.reset("customer")                         # its utterance ended meanwhile
+    chooser.given_up("customer", stale)               # the new utterance's state is untouched
+    assert chooser.partials["customer"].heard_s == 0.0 and chooser.partials["customer"] is not stale

@@ -17,9 +17,10 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LINES = [(7.29, 12.09), (28.14, 31.69), (17.43, 22.41)]
 
 
-def test_the_context_is_twice_the_utterance_with_a_floor_and_the_cap_follows_the_length():
-    assert context_seconds(1.4) == 10.0 and context_seconds(7.0) == 14.0
-    assert context_seconds(20.0) == 30.0
+def test_the_context_is_twice_the_utterance_within_a_floor_and_a_margin_and_the_cap_follows_the_length():
+    assert context_seconds(1.4) == 10.0 and context_seconds(5.5) == 10.0
+    assert context_seconds(8.0) == 12.0 and context_seconds(15.0) == 19.0    # 4 s of margin
+    assert context_seconds(28.0) == 30.0
     assert token_cap(2.0, 128) == 36 and token_cap(15.0, 128) == 128
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from audio.channels import map_channels
 from audio.endpointing import EndpointParams, Utterance
+from audio.frames import FRAME_SAMPLES
 from audio.vad import VadParams
 from monitor.config import load_config
 from monitor.event_bus import EventBus
@@ -22,10 +23,12 @@ class FakeEngine:
         self.delay, self.text, self.lang, self.prob = delay, text, language, prob
         self.calls = []
         self.windows = []
+        self.beams = {"given up": set(), "in one go": set()}    # beam sizes, by kind of call
 
     def transcribe(self, samples, language, beam_size, fallback=None, cancel=None):
         language = language or fallback        # what a 30 s engine decodes in
         self.calls.append((len(samples), language, beam_size))
+        self.beams["in one go" if cancel is None else "given up"].add(beam_size)
         if self.delay:
             time.sleep(self.delay)
         text = self.text(len(self.calls)) if callable(self.text) else self.text
@@ -100,7 +103,16 @@ def test_live_backlog_is_bounded_and_every_utterance_is_accounted_for(merge_max_
     assert stats[expect] > 0
     too_old = sum(stats["too_old"].values())                  # waited past max_age_s
     assert emitted_parts + stats["skipped"] + too_old == 24    # nothing lost silently
-    assert all(call[2] == 1 for call in engine.calls)          # beam 1 live
+    assert engine.beams["in one go"] == {2}                   # finals: the live beam
+
+
+def test_live_finals_use_the_live_beam_and_partials_decode_greedily():
+    engine = FakeEngine(delay=0.01, text="I want to speak to your manager")
+    x = track(("gap", 0.3), ("voice", 4.5, -30), ("gap", 1.0))
+    params = TranscriptionParams(live_beam_size=3)
+    events, stats, _ = replay([x], engine, live=True, realtime=True, params=params)
+    assert stats["partials"] >= 1
+    assert engine.beams == {"given up": {1}, "in one go": {3}}
 
 
 def test_merges_never_exceed_the_limit():
@@ -269,3 +281,24 @@ def test_hurry_skips_what_waits_and_still_finishes():
     tr = summary["transcription"]
     assert tr["utterances"] + tr["skipped"] == 8
     assert events[-1].type == "summary"
+
+
+@pytest.mark.parametrize("workers, pause_stops_it", [(1, True), (2, False)])
+def test_a_partial_gives_way_to_a_pause_only_when_it_holds_the_only_worker(workers, pause_stops_it):
+    from monitor.asr.scheduler import Scheduler
+
+    sched = Scheduler(workers=workers)
+    stage = TranscriptionStage(EventBus("test"), ("customer",), FakeEngine(), TranscriptionParams(),
+                               EndpointParams(), VadParams(), live=True, scheduler=sched)
+    try:
+        ep = stage.endpointers[0]
+        ep.feed(np.full(105 * FRAME_SAMPLES, 1000, np.int16), [False] * 5 + [True] * 100, 0)   # 2 s of talk
+        state = stage._partials["customer"]
+        assert not stage._partial_gives_way("customer", state)
+        ep.feed(np.zeros(12 * FRAME_SAMPLES, np.int16), [False] * 12, 105)                     # a 240 ms pause
+        assert stage._partial_gives_way("customer", state) is pause_stops_it
+        stage._idle.reset("customer")                      # the utterance's final came in
+        assert stage._partial_gives_way("customer", state)
+    finally:
+        stage.lane.close()
+        sched.shutdown()

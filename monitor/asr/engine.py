@@ -3,14 +3,15 @@ that make it safe for live use.
 
 - Previous-text conditioning is always off (no hallucinated continuations).
 - Output length is bounded (``max_new_tokens``).
-- Live and realtime use beam size 1 and no temperature fallback, so one call
-  costs about one encoder pass plus greedy decoding, whatever the audio.
+- Live and realtime use a small beam (``live_beam_size``, 2; partials 1) and no
+  temperature fallback, so one call costs about one encoder pass plus one
+  decoding, whatever the audio.
 - Voice activity is not re-run inside the model: utterances come endpointed.
 - faster-whisper's own no-speech skipping is off; the hallucination filter
   (``monitor/hallucination.py``) decides, and what it rejects is counted.
 - Live (``short_context``): each utterance is encoded in a context of
-  max(10 s, twice its length) instead of 30 s, with a token cap tied to its
-  length (``monitor/asr/short_context.py``); the language is detected for every
+  max(10 s, twice its length but at most 4 s more) instead of 30 s, with a
+  token cap tied to its length (``monitor/asr/short_context.py``); the language is detected for every
   utterance; one detected with less than ``language_confidence`` in another
   language than the speaker's so far (``fallback``) is decoded in both and the
   likelier transcript kept, so a speaker who switches language is followed, and

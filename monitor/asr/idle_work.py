@@ -44,6 +44,7 @@ from audio.endpointing import Endpointer, Utterance
 @dataclass
 class PartialState:
     heard_s: float = 0.0               # audio length at the last partial attempt
+    tried_from: float = 0.0            # heard_s before it (restored when it is given up)
     previous: list[str] = field(default_factory=list)
     emitted: int = 0                   # words of the stable prefix already sent
 
@@ -115,7 +116,7 @@ class IdleChooser:
             cur = ep.current()
             if cur is None:
                 continue
-            state.heard_s = heard
+            state.tried_from, state.heard_s = state.heard_s, heard
             return cur
         return None
 
@@ -132,6 +133,12 @@ class IdleChooser:
         if ep.speech_start is None or abs(ep.speech_start - u.t) > 1e-6:
             return False
         return ep.still_talking or ep.silence_ms < self.speculate_ms - 20
+
+    def given_up(self, speaker: str, state: PartialState) -> None:
+        """A partial was given up before its words came: the next may come as soon
+        as the speaker talks on, not a whole ``partial_every_s`` later."""
+        if self.partials[speaker] is state:
+            state.heard_s = state.tried_from
 
     def reset(self, speaker: str) -> None:
         """The speaker's utterance ended (its final is in): start partials afresh."""

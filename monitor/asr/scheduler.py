@@ -478,11 +478,16 @@ class Scheduler:
         speculation is done costs nothing), else the recent average."""
         return self.cost_s if job.expected_s is None else job.expected_s
 
+    @property
+    def workers(self) -> int:
+        """Jobs run at once (``step()`` alone, without threads, runs one)."""
+        return max(1, len(self._threads))
+
     def finals_waiting(self) -> bool:
         """A final waits that could run now but no worker is free for it (idle work
         under way should give its worker up)."""
         with self._cv:
-            return self._finals_runnable() and self._active >= max(1, len(self._threads))
+            return self._finals_runnable() and self._active >= self.workers
 
     def _run(self, lane: Lane, job: Job) -> None:
         deadline = Deadline(self, job)

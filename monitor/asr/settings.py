@@ -18,6 +18,8 @@ class TranscriptionParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     language: str = "auto"
     replay_beam_size: int = Field(5, ge=1, le=10)
+    live_beam_size: int = Field(2, ge=1, le=5, description="live: beam size of finals and "
+                                "speculative finals (partials are greedy); 1 = greedy, fastest")
     max_new_tokens: int = Field(128, ge=16, le=440)
     queue_max: int = Field(6, ge=1, le=100)
     merge_max_s: float = Field(25.0, ge=1.0, le=29.0)
