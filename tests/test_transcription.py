@@ -283,8 +283,8 @@ def test_hurry_skips_what_waits_and_still_finishes():
     assert events[-1].type == "summary"
 
 
-@pytest.mark.parametrize("workers, pause_stops_it", [(1, True), (2, False)])
-def test_a_partial_gives_way_to_a_pause_only_when_it_holds_the_only_worker(workers, pause_stops_it):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_partial_gives_way_to_a_pause_and_to_its_utterance_s_end(workers):
     from monitor.asr.scheduler import Scheduler
 
     sched = Scheduler(workers=workers)
@@ -296,7 +296,9 @@ def test_a_partial_gives_way_to_a_pause_only_when_it_holds_the_only_worker(worke
         state = stage._partials["customer"]
         assert not stage._partial_gives_way("customer", state)
         ep.feed(np.zeros(12 * FRAME_SAMPLES, np.int16), [False] * 12, 105)                     # a 240 ms pause
-        assert stage._partial_gives_way("customer", state) is pause_stops_it
+        assert stage._partial_gives_way("customer", state)
+        ep.feed(np.full(5 * FRAME_SAMPLES, 1000, np.int16), [True] * 5, 117)         # talks on
+        assert not stage._partial_gives_way("customer", state)
         stage._idle.reset("customer")                      # the utterance's final came in
         assert stage._partial_gives_way("customer", state)
     finally:

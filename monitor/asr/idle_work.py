@@ -22,10 +22,11 @@ or more) the speculation or final runs beside it, on the other core, and the
 call's partials run one at a time.  And none is started while anyone's
 utterance is in a pause (its final may be moments away); one under way gives up
 between two runs of decoding (8 tokens, then twice as many each run; counted as
-``partials_cancelled``) as soon as a final waits that no free worker can take or
-anyone's pause reaches ``speculate_ms`` less 100 ms, but at least 200 ms (so the
-speculation of that utterance has the machine to itself; shorter pauses come
-between words).  With one worker a final so waits at most for the partial's
+``partials_cancelled``) as soon as a final waits that no free worker can take,
+its utterance's final is in, or anyone's pause reaches ``speculate_ms`` less
+100 ms, but at least 200 ms (so the speculation of that utterance has the
+machine to itself; shorter pauses come between words).  One given up is tried
+again as soon as its speaker talks on.  With one worker a final so waits at most for the partial's
 encoder pass (0.1-0.3 s in a short context) and the run under way.  A partial
 that comes back after its utterance's final came in is not shown
 (``partials_stale``).  A speculation is decoded in one go (stopping to look costs

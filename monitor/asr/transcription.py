@@ -402,13 +402,15 @@ class TranscriptionStage:
 
     def _partial_gives_way(self, speaker: str, state: PartialState) -> bool:
         """A partial under way stops (between runs of decoding) once its utterance's
-        final is in (it would be stale) or, with one worker, as soon as anyone's
-        pause says a speculation is near (it needs that worker).  With two, the
-        speculation runs beside it and a pause in mid-sentence does not cost the
-        early words."""
+        final is in (it would be stale) or anyone's pause says a speculation is near:
+        with one worker it needs that worker, and with two the speculation runs
+        sooner with the machine to itself (``benchmarks/live_latency.py``
+        --fixture long_turns, quiet: lag p95 1.16 s when a partial kept going
+        through pauses, 1.08 s when it gave way).  A partial given up is tried
+        again as soon as the speaker talks on (``IdleChooser.given_up``)."""
         if self._partials[speaker] is not state:
             return True
-        return self.scheduler is not None and self.scheduler.workers == 1 and self._idle.final_may_be_due()
+        return self._idle.final_may_be_due()
 
     def _unmark_speculating(self, speaker: str, key: tuple[float, float, int]) -> None:
         """A speculation handed out but never run (a final came in first)."""
