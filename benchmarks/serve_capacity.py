@@ -73,11 +73,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=None, help="only the first S seconds of the fixture")
     ap.add_argument("--stagger", type=float, default=2.0, help="seconds between call starts")
     ap.add_argument("--language", default="en")
+    ap.add_argument("--config", type=Path, default=None, help="settings file (e.g. [transcription] "
+                    "live_beam_size = 1)")
     args = ap.parse_args()
     os.chdir(ROOT)
     counts = [int(x) for x in args.calls.split(",")]
     audio = load_8k(args.fixture, args.seconds)
-    cfg = load_config(None, {"transcription": {"language": args.language}})
+    cfg = load_config(args.config, {"transcription": {"language": args.language}})
     print(f"command: .venv/bin/python benchmarks/serve_capacity.py {shlex.join(sys.argv[1:])}")
     print(f"fixture {args.fixture}: {audio.shape[1] / 8000:.1f} s per call, paced at 1x, "
           f"starts {args.stagger:g} s apart; {os.cpu_count()} CPUs; load average before: "

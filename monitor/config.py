@@ -65,7 +65,7 @@ class ModelSection(BaseModel):
     name: str = Field("base", description="'base' (bundled), a faster-whisper model name or a directory")
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: str = Field("auto", description="auto = int8 on cpu, float16 on cuda")
-    threads: int = Field(0, ge=0, le=256, description="CPU threads; 0 = automatic (1 for a live call, CTranslate2's choice for replay and serve)")
+    threads: int = Field(0, ge=0, le=256, description="CPU threads of each model call; 0 = automatic (1 for live and serve, which run several calls at once; CTranslate2's choice for replay)")
 
     @property
     def resolved_compute_type(self) -> str:

@@ -489,16 +489,20 @@ class TranscriptionStage:
 LIVE_THREADS = 1
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):       # not Linux
+        return os.cpu_count() or 1
+
+
 def live_workers() -> int:
     """Model calls a live call runs at once: two (a speculation or final beside a
     partial, each on its own core) where the machine has two cores for it, else one.
     ``benchmarks/live_latency.py``: a long customer turn's final no longer waits for
     the partial under way when the turn ends."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):       # not Linux
-        cores = os.cpu_count() or 1
-    return 2 if cores >= 2 else 1
+    return 2 if usable_cores() >= 2 else 1
 
 
 def transcription_stage(cfg: AsrSettings, bus: EventBus, speakers: tuple[str, ...], *, live: bool,

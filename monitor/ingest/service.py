@@ -181,7 +181,7 @@ def shared_transcription(cfg: Config, engine: Any) -> tuple[Callable[..., Any], 
     from monitor.asr.scheduler import Scheduler
     from monitor.asr.transcription import TranscriptionStage
 
-    scheduler = Scheduler(max_age_s=cfg.transcription.max_age_s)
+    scheduler = Scheduler(max_age_s=cfg.transcription.max_age_s, workers=getattr(engine, "workers", 1))
 
     def build(bus: Any, speakers: tuple[str, ...]) -> Any:
         return TranscriptionStage(bus, speakers, engine, cfg.transcription, cfg.endpointing, cfg.vad,
@@ -192,11 +192,19 @@ def shared_transcription(cfg: Config, engine: Any) -> tuple[Callable[..., Any], 
 
 def load_engine(cfg: Config, say: Say) -> Any:
     """The configured model, loaded once for every call, decoding as the live stage
-    does (the short encoder context)."""
+    does (the short encoder context).  On a CPU it runs as many model calls at once
+    as there are cores for them (``[model] threads`` each, 1 when automatic: one
+    thread decodes faster than two), so calls are transcribed side by side instead
+    of one after another on threads that wait for each other."""
     from monitor.asr.engine import WhisperEngine
     from monitor.asr.model_load import load_whisper
+    from monitor.asr.transcription import LIVE_THREADS, usable_cores
 
     m = cfg.model
-    model = load_whisper(m.name, m.device, m.resolved_compute_type, m.threads, say=say)
+    threads, workers = m.threads, 1
+    if m.device == "cpu":
+        threads = m.threads or LIVE_THREADS
+        workers = max(1, usable_cores() // threads)
+    model = load_whisper(m.name, m.device, m.resolved_compute_type, threads, say=say, workers=workers)
     return WhisperEngine(model, cfg.transcription.max_new_tokens, short_context=True,
-                         language_confidence=cfg.transcription.language_confidence)
+                         language_confidence=cfg.transcription.language_confidence, workers=workers)
