@@ -159,6 +159,7 @@ def test_merging_folds_a_final_into_one_of_the_same_speaker_still_waiting():
 
 
 def test_idle_work_is_told_to_give_up_when_a_final_comes_in():
+    # one worker: the final can only run once the partial gives its worker up
     clock, seen = Clock(), []
     sched = Scheduler(clock=clock, start=False)
     lane = sched.open("a")
@@ -245,23 +246,6 @@ def test_one_partial_per_call_and_speculations_one_at_a_time():
     assert lane.free_idle_tiers() == set()
     lane.occupy(Tier.PARTIAL, -1)
     assert lane.free_idle_tiers() == {Tier.PARTIAL}
-
-
-def test_a_partial_gives_up_when_no_worker_is_free_for_a_waiting_final():
-    """One worker: a final that comes in while a partial runs can only run once the
-    partial gives its worker up, so the partial is told to."""
-    clock, seen = Clock(), []
-    sched = Scheduler(clock=clock, start=False)
-    lane = sched.open("a")
-
-    def partial(deadline):
-        seen.append(deadline.cancelled())
-        lane.submit(Job(Tier.OPERATOR_FINAL, "operator", clock.now, 1.0, run=lambda d: None))
-        seen.append(deadline.cancelled())
-    jobs = [Job(Tier.PARTIAL, "customer", clock.now, 5.0, run=partial)]
-    lane.idle = lambda free: jobs.pop() if jobs else None
-    sched.step()
-    assert seen == [False, True]
 
 
 def test_an_idle_job_handed_out_as_a_final_comes_in_is_told_it_was_dropped():

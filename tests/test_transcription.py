@@ -145,14 +145,19 @@ def test_hallucinations_are_rejected_and_counted():
     assert stats["rejected"] == {"known_phrase": 1}
 
 
-def test_partials_carry_the_prefix_two_hypotheses_agree_on():
-    engine = FakeEngine(text=lambda k: ["I want to", "I want to speak to", "I want to speak to your manager"][k - 1])
+def partial_stage(engine):
+    """A stage, its events and a 4.5 s customer utterance still being spoken."""
     bus = EventBus("test")
     events = []
     bus.subscribe(events.append)
     stage = TranscriptionStage(bus, ("customer",), engine, TranscriptionParams(), EndpointParams(),
                                VadParams(), live=False)
-    cur = Utterance("customer", 1.0, 5.5, np.zeros(16000 * 5, np.float32))
+    return stage, events, Utterance("customer", 1.0, 5.5, np.zeros(16000 * 5, np.float32))
+
+
+def test_partials_carry_the_prefix_two_hypotheses_agree_on():
+    engine = FakeEngine(text=lambda k: ["I want to", "I want to speak to", "I want to speak to your manager"][k - 1])
+    stage, events, cur = partial_stage(engine)
     state = stage._partials["customer"]
     for _ in range(3):
         stage._run_partial(cur, state, lambda: False)
@@ -163,13 +168,7 @@ def test_partials_carry_the_prefix_two_hypotheses_agree_on():
 def test_a_partial_that_comes_back_after_its_utterance_ended_is_not_shown():
     """A final may run beside a partial: the partial of an utterance whose final is
     already in is stale, and must not seed the next utterance's stable prefix."""
-    engine = FakeEngine(text=lambda k: "I want to speak to your manager")
-    bus = EventBus("test")
-    events = []
-    bus.subscribe(events.append)
-    stage = TranscriptionStage(bus, ("customer",), engine, TranscriptionParams(), EndpointParams(),
-                               VadParams(), live=False)
-    cur = Utterance("customer", 1.0, 5.5, np.zeros(16000 * 5, np.float32))
+    stage, events, cur = partial_stage(FakeEngine(text=lambda k: "I want to speak to your manager"))
     state = stage._partials["customer"]
     stage._run_partial(cur, state, lambda: False)        # the first hypothesis
     stage._idle.reset("customer")                        # its final came in meanwhile
