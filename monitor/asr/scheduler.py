@@ -22,8 +22,8 @@ finds its speculation done; a partial runs in the call's *side* slot.  With
 two workers (and a model with two of its own, see ``calmline live``) a
 speculation or final starts at once on the second core while a partial is
 under way instead of waiting for it: that wait was most of a long turn's lag.
-A partial gives up (``Deadline.cancelled``) only when a final is waiting that
-no free worker can take.
+The scheduler tells a partial to give up (``Deadline.cancelled``) when a final
+waits that no free worker can take (the call may have reasons of its own).
 
 **Never late.**  A job's age is the time since the newest audio in it came in
 (``heard_at``: when the pipeline had it, so a live call's capture buffer, tens

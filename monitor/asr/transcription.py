@@ -395,10 +395,12 @@ class TranscriptionStage:
             return Job(Tier.SPECULATION, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
                        run=lambda deadline: self._work(self._speculate, spec),
                        dropped=lambda reason: self._unmark_speculating(spec.speaker, key))
+        def give_up(deadline: Deadline) -> Callable[[], bool]:
+            return lambda: deadline.cancelled() or self._locked(self._partial_gives_way, due.speaker, state)
+
         return Job(Tier.PARTIAL, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
-                   run=lambda deadline: self._work(
-                       self._run_partial, due, state,
-                       lambda: deadline.cancelled() or self._locked(self._partial_gives_way, due.speaker, state)))
+                   run=lambda deadline: self._work(self._run_partial, due, state, give_up(deadline)),
+                   dropped=lambda reason: self._locked(self._idle.given_up, due.speaker, state))
 
     def _partial_gives_way(self, speaker: str, state: PartialState) -> bool:
         """A partial under way stops (between runs of decoding) once its utterance's
