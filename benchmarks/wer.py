@@ -143,8 +143,8 @@ class CountingEngine(WhisperEngine):
     calls = 0
     full = 0
 
-    def transcribe(self, samples, language, beam_size, fallback=None, cancel=None):
-        tr = super().transcribe(samples, language, beam_size, fallback, cancel=cancel)
+    def transcribe(self, samples, language, beam_size, fallback=None, **kw):
+        tr = super().transcribe(samples, language, beam_size, fallback, **kw)
         self.calls += 1
         self.full += tr is not None and tr.full_context
         return tr

@@ -176,7 +176,7 @@ class CountingEngine:
         self.calls = 0
         self.threads = set()
 
-    def transcribe(self, samples, language, beam_size, fallback=None, cancel=None):
+    def transcribe(self, samples, language, beam_size, fallback=None, cancel=None, abandon=None):
         from monitor.asr.engine import Transcript
 
         self.calls += 1

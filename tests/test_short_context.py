@@ -108,5 +108,12 @@ def test_the_live_engine_hands_back_nothing_for_a_cancelled_partial(model, lines
 
     engine = WhisperEngine(model, 128, short_context=True)
     assert engine.transcribe(lines[0], "en", 1, cancel=lambda: True) is None
+    asked = []
+    # a speculation whose speaker went on is abandoned once the audio is encoded,
+    # asked once (its decoding is never stopped half-way: it is made in one go)
+    assert engine.transcribe(lines[0], "en", 2, abandon=lambda: asked.append(1) or True) is None
+    assert asked == [1]
+    kept = engine.transcribe(lines[0], "en", 2, abandon=lambda: False)
+    assert kept.text == engine.transcribe(lines[0], "en", 2).text
     tr = engine.transcribe(lines[0], "en", 1, cancel=lambda: False)
     assert "washing machine" in tr.text and not tr.full_context

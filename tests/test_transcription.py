@@ -25,7 +25,7 @@ class FakeEngine:
         self.windows = []
         self.beams = {"given up": set(), "in one go": set()}    # beam sizes, by kind of call
 
-    def transcribe(self, samples, language, beam_size, fallback=None, cancel=None):
+    def transcribe(self, samples, language, beam_size, fallback=None, cancel=None, abandon=None):
         language = language or fallback        # what a 30 s engine decodes in
         self.calls.append((len(samples), language, beam_size))
         self.beams["in one go" if cancel is None else "given up"].add(beam_size)

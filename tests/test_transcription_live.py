@@ -30,7 +30,7 @@ class DetectingEngine:
         self.confidence = confidence
         self.calls = []
 
-    def transcribe(self, samples, language, beam_size, fallback=None, cancel=None):
+    def transcribe(self, samples, language, beam_size, fallback=None, cancel=None, abandon=None):
         detected, prob = self.detections.pop(0)
         use = language or (fallback if fallback and prob < self.confidence else detected)
         self.calls.append((language, fallback, use))

@@ -64,8 +64,8 @@ class Timed:
 
 class Engine(Protocol):
     def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int,
-                   fallback: str | None = None,
-                   cancel: Callable[[], bool] | None = None) -> Transcript | None: ...
+                   fallback: str | None = None, cancel: Callable[[], bool] | None = None,
+                   abandon: Callable[[], bool] | None = None) -> Transcript | None: ...
     def transcribe_timed(self, samples: np.ndarray, language: str | None, beam_size: int) -> Timed: ...
 
 
@@ -99,15 +99,16 @@ class WhisperEngine:
         )
 
     def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int,
-                   fallback: str | None = None,
-                   cancel: Callable[[], bool] | None = None) -> Transcript | None:
+                   fallback: str | None = None, cancel: Callable[[], bool] | None = None,
+                   abandon: Callable[[], bool] | None = None) -> Transcript | None:
         """One utterance: ``language`` fixed, or None to detect it (see the module
-        docstring for ``fallback``).  ``cancel`` (a partial, short context only):
-        None comes back when it turned true during decoding."""
+        docstring for ``fallback``).  Short context only: None comes back when
+        ``cancel`` (a partial) turned true during decoding, or ``abandon`` (a
+        speculation) was true once the audio was encoded."""
         if self.short is not None:
             d = self.short.transcribe(samples, language, beam_size, self.max_new_tokens,
                                       fallback=fallback, confidence=self.language_confidence,
-                                      cancel=cancel)
+                                      cancel=cancel, abandon=abandon)
             if d is None:
                 return None
             return Transcript(d.text, d.language, d.detected_probability, d.avg_logprob,

@@ -152,7 +152,8 @@ class ShortContextWhisper:
 
     def transcribe(self, samples: np.ndarray, language: str | None, beam_size: int,
                    max_new_tokens: int, *, fallback: str | None = None, confidence: float = 0.7,
-                   cancel: Callable[[], bool] | None = None) -> Decoded | None:
+                   cancel: Callable[[], bool] | None = None,
+                   abandon: Callable[[], bool] | None = None) -> Decoded | None:
         """One utterance.  ``language`` fixed, or None to use the detected one.  With
         ``fallback`` (the speaker's language so far), a detection under
         ``confidence`` that names another language is decoded both ways and the
@@ -160,7 +161,9 @@ class ShortContextWhisper:
         English speech decoded as German averages about -1.1 to -1.5 a token
         against -0.1 to -0.4), so a speaker who switched is followed even when the
         detection wavers, and a short unsure utterance keeps the language it is in.
-        ``cancel`` (idle work): None comes back when it turned true during decoding."""
+        ``cancel`` (a partial): None comes back when it turned true during decoding.
+        ``abandon`` (a speculation): None comes back when it is true once the audio
+        is encoded (the decoding, about half the cost, is saved)."""
         audio_s = len(samples) / SAMPLE_RATE
         features = self.model.feature_extractor(samples)[:, :-1]
         context_s = context_seconds(audio_s)
@@ -168,6 +171,8 @@ class ShortContextWhisper:
         # a fixed language needs no detection (one decoder step saved)
         detected, probability = (language, 1.0) if language else self._detect(encoded)
         use = language or (fallback if fallback and probability < confidence else detected)
+        if abandon is not None and abandon():
+            return None
         cap = token_cap(audio_s, max_new_tokens)
         out = self._generate(encoded, use, beam_size, cap, cancel)
         if out is None:

@@ -294,14 +294,17 @@ class TranscriptionStage:
 
     # --- both: one utterance at a time ---------------------------------------
     def _transcribe(self, speaker: str, samples: np.ndarray,
-                    cancel: Callable[[], bool] | None = None, beam: int = 0) -> Transcript | None:
+                    cancel: Callable[[], bool] | None = None, beam: int = 0,
+                    abandon: Callable[[], bool] | None = None) -> Transcript | None:
         """One model call (the language rule is in the module docstring); None when
-        a partial gave up (``cancel``) for a waiting final.  ``beam`` 0: the stage's.
+        a partial gave up (``cancel``) for a waiting final or a speculation was
+        abandoned (``abandon``) after encoding.  ``beam`` 0: the stage's.
         Live, two run at once (a partial beside a final or speculation), so the
         counters are locked."""
         beam = beam or self.beam
         started = time.perf_counter()
-        extra: dict[str, Any] = {} if cancel is None else {"cancel": cancel}
+        extra: dict[str, Any] = {k: v for k, v in (("cancel", cancel), ("abandon", abandon))
+                                 if v is not None}
         if self.p.language == "auto":
             tr = self.engine.transcribe(samples, None, beam, fallback=self.language[speaker], **extra)
         else:
@@ -434,10 +437,15 @@ class TranscriptionStage:
         """Transcribe an utterance whose end is being confirmed, in one go: its
         transcript is what the final will show, and a decoding that stops to look
         whether the speaker went on costs more than it saves (see
-        ``short_context._generate``).  Given up before the model call if they did."""
+        ``short_context._generate``).  Given up before the model call if they did,
+        or once the audio is encoded (the decoding saved: a speculation that runs on
+        after its speaker went on holds the call's main slot, and the speculation of
+        the turn's real end would wait for it)."""
+        def gone_on() -> bool:
+            return self._locked(self._idle.resumed, u)
+
         try:
-            gone_on = self._locked(self._idle.resumed, u)
-            tr = None if gone_on else self._transcribe(u.speaker, u.samples)
+            tr = None if gone_on() else self._transcribe(u.speaker, u.samples, abandon=gone_on)
         finally:
             with self._cv:
                 self._speculating.pop(u.speaker, None)
