@@ -30,8 +30,8 @@ again as soon as its speaker talks on.  With one worker a final so waits at most
 encoder pass (0.1-0.3 s in a short context) and the run under way.  A partial
 that comes back after its utterance's final came in is not shown
 (``partials_stale``).  A speculation is decoded in one go (stopping to look costs
-more decoding than it saves); it is given up before it starts if its speaker
-has talked again.  While the transcript is delayed the scheduler hands out no
+more decoding than it saves); it is given up before it starts, or once its audio
+is encoded, if its speaker has talked again (counted as ``given_up``).  While the transcript is delayed the scheduler hands out no
 idle work at all.
 """
 
