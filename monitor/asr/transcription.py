@@ -398,6 +398,7 @@ class TranscriptionStage:
             return Job(Tier.SPECULATION, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
                        run=lambda deadline: self._work(self._speculate, spec),
                        dropped=lambda reason: self._unmark_speculating(spec.speaker, key))
+
         def give_up(deadline: Deadline) -> Callable[[], bool]:
             return lambda: deadline.cancelled() or self._locked(self._partial_gives_way, due.speaker, state)
 
