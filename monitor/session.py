@@ -88,7 +88,7 @@ def build_stages(cfg: Config, bus: EventBus, speakers: tuple[str, ...], *, trans
     if transcribe and transcriber is not None:
         out.stages.append(transcriber(bus, speakers))
     elif transcribe:
-        from monitor.asr.transcription import transcription_stage   # numpy + model on demand
+        from monitor.asr.stage_build import transcription_stage   # numpy + model on demand
 
         out.stages.append(transcription_stage(cfg, bus, speakers, live=live, say=say))
     if cfg.coach.enabled:

@@ -12,7 +12,7 @@ from audio.file_source import FileSource
 from monitor.config import load_config
 from monitor.event_bus import EventBus
 from monitor.pipeline import CallInfo, CallPipeline
-from monitor.asr.transcription import transcription_stage
+from monitor.asr.stage_build import transcription_stage
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 NUMBERS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",

@@ -39,7 +39,6 @@ Replays detect until one utterance is confident and then keep that language
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -50,15 +49,15 @@ from audio.endpointing import Endpointer, EndpointParams, Utterance
 from audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from audio.frontend import FrontEnd
 from audio.vad import VadParams
-from monitor.asr.engine import Engine, Segment, Timed, Transcript, WhisperEngine
+from monitor.asr.engine import Engine, Segment, Timed, Transcript
 from monitor.asr.hallucination import reject_reason
 from monitor.asr.idle_work import IdleChooser, PartialState, stable_prefix, utterance_key
 from monitor.asr.replay_windows import ReplayBatcher, Slot
 from monitor.asr.scheduler import Deadline, Job, Scheduler, Tier
-from monitor.asr.settings import AsrSettings, TranscriptionParams
+from monitor.asr.settings import TranscriptionParams
 from monitor.event_bus import EventBus
 
-__all__ = ["AsrSettings", "TranscriptionParams", "TranscriptionStage", "transcription_stage"]
+__all__ = ["TranscriptionParams", "TranscriptionStage"]
 
 _GAP = np.zeros(int(0.2 * SAMPLE_RATE), np.float32)   # between merged utterances
 
@@ -489,45 +488,3 @@ class TranscriptionStage:
         """The scheduler says the transcript is (or no longer is) delayed: tell the screen."""
         self.delayed_events += 1
         self.bus.emit("transcript_delayed", self._now[0], on=on, **info)
-
-
-#: CPU threads for a live call's model when ``[model] threads`` is 0 (automatic).
-#: Whisper's greedy decoder runs faster on one thread than on two (its matrices
-#: are small: 0.125 against 0.184 s for one utterance here), the short-context
-#: encoder about a quarter slower, and the other cores stay free for the
-#: softphone, the capture and the front end.  ``benchmarks/live_latency.py``:
-#: lag p95 1.27 -> 1.16 s on a quiet machine, 1.45 s with one core kept busy.
-LIVE_THREADS = 1
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):       # not Linux
-        return os.cpu_count() or 1
-
-
-def live_workers() -> int:
-    """Model calls a live call runs at once: two (a speculation or final beside a
-    partial, each on its own core) where the machine has two cores for it, else one.
-    ``benchmarks/live_latency.py``: a long customer turn's final no longer waits for
-    the partial under way when the turn ends."""
-    return 2 if usable_cores() >= 2 else 1
-
-
-def transcription_stage(cfg: AsrSettings, bus: EventBus, speakers: tuple[str, ...], *, live: bool,
-                        say: Callable[[str], None], scheduler: Scheduler | None = None
-                        ) -> TranscriptionStage:
-    """Load the configured model and build the stage for one call."""
-    from monitor.asr.model_load import load_whisper     # faster-whisper only when needed
-
-    m = cfg.model
-    threads = m.threads or (LIVE_THREADS if live else 0)
-    workers = live_workers() if live and scheduler is None else 1
-    model = load_whisper(m.name, m.device, m.resolved_compute_type, threads, say=say, workers=workers)
-    engine = WhisperEngine(model, cfg.transcription.max_new_tokens, short_context=live,
-                           language_confidence=cfg.transcription.language_confidence,
-                           workers=workers)
-    return TranscriptionStage(bus, speakers, engine, cfg.transcription, cfg.endpointing,
-                              cfg.vad, live=live, scheduler=scheduler)

@@ -198,7 +198,7 @@ def load_engine(cfg: Config, say: Say) -> Any:
     of one after another on threads that wait for each other."""
     from monitor.asr.engine import WhisperEngine
     from monitor.asr.model_load import load_whisper
-    from monitor.asr.transcription import LIVE_THREADS, usable_cores
+    from monitor.asr.stage_build import LIVE_THREADS, usable_cores
 
     m = cfg.model
     threads, workers = m.threads, 1
