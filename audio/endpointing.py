@@ -10,6 +10,14 @@ transcriber.
   last ``split_search_s`` before the limit, and goes on as a new utterance.
 - Speech shorter than ``min_speech_ms`` (250 ms: a click, a breath, "mm") is
   dropped and counted, never sent to the model.
+- *Pieces*: a pause of ``piece_pause_ms`` or more (120 ms: a comma's breath,
+  longer than the gaps inside words) at least ``piece_min_s`` (3 s) into the
+  current piece marks a cut in the middle of that pause, once the voice is back.  The utterance stays one utterance;
+  its ``cuts`` say where a live transcriber may transcribe it piece by piece, the
+  pieces before the last while the speaker is still talking, so that only the
+  last piece is left to do when the turn ends.  A cut leaving less than
+  ``piece_tail_min_s`` (1 s) after it is not kept (a short piece alone loses
+  words).  Where the cuts fall depends on the audio alone.
 
 ``t`` and ``t_end`` of an utterance are the speech itself (first and last voiced
 frame); ``samples`` include the pre-roll and tail.
@@ -37,10 +45,15 @@ class EndpointParams(Ranged):
     max_s: float = ranged(15.0, 2.0, 29.0)          # Whisper sees 30 s at most
     split_search_s: float = ranged(3.0, 0.2, 28.0)
     min_speech_ms: int = ranged(250, 0, 5000)
+    piece_pause_ms: int = ranged(120, 0, 2000)      # 0: no cuts, a turn is transcribed whole
+    piece_min_s: float = ranged(3.0, 0.5, 29.0)
+    piece_tail_min_s: float = ranged(1.0, 0.0, 29.0)
 
     def check(self) -> None:
         if self.split_search_s >= self.max_s:
             raise ValueError("endpointing split_search_s must be at least 0.2 and under max_s")
+        if self.piece_pause_ms and self.piece_pause_ms >= self.end_silence_ms:
+            raise ValueError("endpointing piece_pause_ms must be 0 (off) or under end_silence_ms")
 
 
 def _frames(ms: float) -> int:
@@ -53,6 +66,12 @@ class Utterance(NamedTuple):
     t_end: float             # end of the last voiced frame
     samples: np.ndarray      # float32, 16 kHz, with pre-roll and tail
     split: bool = False      # True when cut at max_s (the turn goes on)
+    cuts: tuple[int, ...] = ()   # sample offsets in ``samples`` where pieces begin (see above)
+
+    def pieces(self) -> list[tuple[int, int]]:
+        """(start, end) sample offsets of its pieces, in order; one when no cuts."""
+        bounds = [0, *self.cuts, len(self.samples)]
+        return list(zip(bounds, bounds[1:]))
 
 
 class Endpointer:
@@ -71,6 +90,10 @@ class Endpointer:
         self._cur: list[np.ndarray] = []
         self._cur_first = 0          # frame index of _cur[0]
         self._speech_first = 0       # first voiced frame of the current utterance
+        self._pause = _frames(params.piece_pause_ms) if params.piece_pause_ms else 0
+        self._piece_min = _frames(params.piece_min_s * 1000)
+        self._tail_min = _frames(params.piece_tail_min_s * 1000)
+        self._cuts: list[int] = []   # absolute frame numbers where pieces begin
         self.dropped_blips = 0
         self.splits = 0
 
@@ -112,7 +135,7 @@ class Endpointer:
             return None
         end = last + 1 + self._tail
         return Utterance(self.speaker, self._speech_first * FRAME_SECONDS, (last + 1) * FRAME_SECONDS,
-                         _to_float(self._cur[:end - self._cur_first]))
+                         _to_float(self._cur[:end - self._cur_first]), cuts=self._cuts_before(end))
 
     def current(self) -> Utterance | None:
         """The utterance still being spoken, so far (for partial transcripts)."""
@@ -120,7 +143,44 @@ class Endpointer:
             return None
         last = max(self._va.last_voiced, self._speech_first)
         return Utterance(self.speaker, self._speech_first * FRAME_SECONDS,
-                         (last + 1) * FRAME_SECONDS, _to_float(self._cur))
+                         (last + 1) * FRAME_SECONDS, _to_float(self._cur),
+                         cuts=self._cuts_before(self._cur_first + len(self._cur)))
+
+    def sure_pieces(self) -> list[tuple[int, int]]:
+        """While the speaker talks on: (start, end) sample offsets of the pieces
+        before the last cut sure to stay (the utterance cannot end within
+        ``piece_tail_min_s`` of it), in order; [] when there are none.  Each is a
+        piece of the final utterance, sample for sample (:meth:`piece` gives
+        its audio)."""
+        if not self._cur or not self._cuts:
+            return []
+        # the utterance will end at least ``tail_ms`` past its last voiced frame
+        end = self._va.last_voiced + 1 + self._tail
+        bounds = [0] + [(c - self._cur_first) * FRAME_SAMPLES for c in self._cuts
+                        if end - c >= self._tail_min]
+        return list(zip(bounds, bounds[1:]))
+
+    def piece(self, start: int, end: int) -> np.ndarray:
+        """Samples ``start:end`` of the open utterance, as its final will carry them."""
+        return _to_float(self._cur[start // FRAME_SAMPLES:end // FRAME_SAMPLES])
+
+    def _cuts_before(self, end: int) -> tuple[int, ...]:
+        """Sample offsets of the cuts of an utterance ending at frame ``end``."""
+        cuts = [c for c in self._cuts if c < end]
+        while cuts and end - cuts[-1] < self._tail_min:
+            cuts.pop()
+        return tuple((c - self._cur_first) * FRAME_SAMPLES for c in cuts)
+
+    def _maybe_cut(self, i: int) -> None:
+        """Voice at frame ``i`` ends a pause of ``piece_pause_ms`` or more inside
+        the utterance: cut in its middle if the piece so far is long enough."""
+        last = self._va.last_voiced
+        gap = i - last - 1
+        if not self._pause or gap < self._pause or last < self._speech_first:
+            return
+        cut = last + 1 + gap // 2
+        if cut - (self._cuts[-1] if self._cuts else self._cur_first) >= self._piece_min:
+            self._cuts.append(cut)
 
     def feed(self, pcm: np.ndarray, voiced: list[bool], first_frame: int) -> list[Utterance]:
         """``pcm``: this speaker's int16 block; ``voiced``: raw VAD per frame."""
@@ -131,6 +191,8 @@ class Endpointer:
             i = first_frame + j
             x = frames[j]
             self._ring.append((i, x))
+            if v and self._cur:
+                self._maybe_cut(i)
             change = va.step(i, v)
             if change == STARTED:
                 self._speech_first = va.start_frame
@@ -138,6 +200,7 @@ class Endpointer:
                 kept = [(k, f) for k, f in self._ring if k >= first]
                 self._cur = [f for _, f in kept]
                 self._cur_first = kept[0][0]
+                self._cuts = []
                 continue
             if not self._cur:
                 continue
@@ -163,12 +226,13 @@ class Endpointer:
     def _close(self, last_voiced: int) -> list[Utterance]:
         speech = last_voiced + 1 - self._speech_first
         samples = self._cur
-        self._cur = []
+        cuts = self._cuts_before(self._cur_first + len(samples))
+        self._cur, self._cuts = [], []
         if speech < self._min:
             self.dropped_blips += 1
             return []
         return [Utterance(self.speaker, self._speech_first * FRAME_SECONDS,
-                          (last_voiced + 1) * FRAME_SECONDS, _to_float(samples))]
+                          (last_voiced + 1) * FRAME_SECONDS, _to_float(samples), cuts=cuts)]
 
     def _split(self, i: int) -> Utterance:
         """Cut at the quietest frame near the limit; the rest goes on."""
@@ -178,8 +242,10 @@ class Endpointer:
         head, rest = self._cur[:cut], self._cur[cut:]
         cut_frame = self._cur_first + cut
         utt = Utterance(self.speaker, self._speech_first * FRAME_SECONDS,
-                        cut_frame * FRAME_SECONDS, _to_float(head), split=True)
+                        cut_frame * FRAME_SECONDS, _to_float(head), split=True,
+                        cuts=self._cuts_before(cut_frame))
         self.splits += 1
+        self._cuts = [c for c in self._cuts if c - cut_frame >= self._piece_min]
         self._cur = rest
         self._cur_first = cut_frame
         self._speech_first = cut_frame

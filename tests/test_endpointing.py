@@ -92,3 +92,71 @@ def test_still_talking_is_false_in_a_pause_so_no_partial_delays_the_final():
     assert ep.still_talking and ep.collected_seconds == pytest.approx(1.0)
     ep.feed(pcm[50 * F:60 * F], [False] * 10, 50)          # 200 ms pause
     assert ep.collecting and not ep.still_talking
+
+
+# --- pieces: cuts in a long turn's pauses --------------------------------------------------
+# 3.2 s of speech, a 140 ms pause, 2 s of speech: one cut in the middle of the pause
+LONG = "." * 10 + "x" * 160 + "." * 7 + "x" * 100 + "." * 40
+
+
+def test_a_pause_3s_into_a_turn_cuts_it_into_pieces_in_the_middle_of_the_pause():
+    (utt,), _ = feed(LONG)
+    assert utt.cuts == (173 * F,)          # last voiced 169, voice back at 177: 170 + 7 // 2
+    (a, b), (c, d) = utt.pieces()
+    assert (a, b, c, d) == (0, 173 * F, 173 * F, len(utt.samples))
+    head = utt.samples[a:b] * 32768
+    assert head.max() == pytest.approx(172)       # frames 0-172: the first piece ends in the pause
+
+
+def test_no_cut_for_short_pauses_early_pauses_or_with_pieces_off():
+    short_pause = "." * 10 + "x" * 160 + "." * 5 + "x" * 100 + "." * 40      # 100 ms
+    early = "." * 10 + "x" * 100 + "." * 10 + "x" * 150 + "." * 40          # 2 s in
+    for pattern in (short_pause, early):
+        (utt,), _ = feed(pattern)
+        assert utt.cuts == () and len(utt.pieces()) == 1
+    (utt,), _ = feed(LONG, EndpointParams(piece_pause_ms=0))
+    assert utt.cuts == ()
+
+
+def test_a_cut_too_near_the_end_is_not_kept():
+    # the cut made in the turn's own final pause, and one followed by a short word
+    for pattern in ("." * 10 + "x" * 170 + "." * 40,
+                    "." * 10 + "x" * 160 + "." * 7 + "x" * 30 + "." * 40):
+        (utt,), _ = feed(pattern)
+        assert utt.cuts == ()
+
+
+def test_pieces_are_ready_ahead_once_the_speaker_talks_on_and_match_the_final():
+    ep = Endpointer("customer", EndpointParams(), VadParams())
+    values = np.repeat(np.arange(len(LONG), dtype=np.int16), F)
+    ahead = None
+    for i, c in enumerate(LONG):
+        ep.feed(values[i * F:(i + 1) * F], [c == "x"], i)
+        bounds = ep.sure_pieces()
+        if bounds and ahead is None:
+            ahead = (i, bounds, ep.piece(*bounds[0]))
+    assert ahead is not None
+    i, bounds, samples = ahead
+    # sure once the turn cannot end within 1 s of the cut: last voiced + 1 + tail >= 173 + 50
+    assert i == 212 and bounds == [(0, 173 * F)]
+    (final,), _ = feed(LONG)
+    assert np.array_equal(samples, final.samples[:173 * F])
+
+
+def test_a_speculation_carries_the_cuts_of_its_final():
+    ep = Endpointer("customer", EndpointParams(), VadParams())
+    values = np.repeat(np.arange(len(LONG), dtype=np.int16), F)
+    ending = None
+    for i, c in enumerate(LONG):
+        ep.feed(values[i * F:(i + 1) * F], [c == "x"], i)
+        ending = ending or ep.ending(200)
+    (final,), _ = feed(LONG)
+    assert ending.cuts == final.cuts == (173 * F,)
+    assert np.array_equal(ending.samples, final.samples)
+
+
+def test_piece_params_are_validated():
+    with pytest.raises(ValueError):
+        EndpointParams(piece_pause_ms=500)        # not under end_silence_ms
+    with pytest.raises(ValueError):
+        EndpointParams(piece_min_s=0.1)

@@ -1,5 +1,5 @@
-"""What a live call's transcriber does when no final waits: speculative finals and
-partial transcripts, chosen from the endpointers' state.
+"""What a live call's transcriber does when no final waits: speculative finals,
+pieces of long turns and partial transcripts, chosen from the endpointers' state.
 
 Speculative finals: once a speaker has been silent for ``speculate_ms`` (200 ms)
 the utterance is transcribed as it stands; if it then ends (at
@@ -16,6 +16,12 @@ before the turn ends (``benchmarks/live_latency.py --fixture long_turns``).  The
 operator's own turns get none unless ``operator_partials`` is set: the coach's
 early triggers are the customer's, and each partial is a model call that a
 final may have to wait behind.
+
+Pieces of a long turn (``monitor/asr/pieces.py``): once a cut the endpointer
+made in a pause is sure to stay (the speaker talked on past it), the piece
+before it is transcribed, in the call's main slot like a speculation (after
+one that is due), and kept for the turn's final, its speculation and its
+partials, so that only the last piece is left when the turn ends.
 
 A partial hardly delays a final.  With two workers (a live call on two cores
 or more) the speculation or final runs beside it, on the other core, and the
@@ -40,6 +46,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 from audio.endpointing import Endpointer, Utterance
 
 @dataclass
@@ -89,6 +96,10 @@ class IdleChooser:
         self.partial_every_s = partial_every_s
         self.partials = {ep.speaker: PartialState() for ep in endpointers}
         self.speculated: dict[str, tuple[tuple[float, float, int], object]] = {}
+        # pieces of long turns transcribed ahead: speaker -> {(t, start, end): transcript}
+        self.pieces: dict[str, dict[tuple[float, int, int], object]] = {
+            ep.speaker: {} for ep in endpointers}
+        self.pieces_running: set[tuple[str, float, int, int]] = set()
 
     def speculation_due(self) -> Utterance | None:
         """An utterance that has probably just ended and is not speculated yet."""
@@ -102,6 +113,29 @@ class IdleChooser:
             if done is None or done[0] != utterance_key(u):
                 return u
         return None
+
+    def piece_due(self) -> tuple[str, tuple[float, int, int], np.ndarray] | None:
+        """A piece of a long turn, before a cut sure to stay, not transcribed yet:
+        (speaker, key, samples)."""
+        for ep in self.endpointers:
+            bounds = ep.sure_pieces()
+            if not bounds:
+                continue
+            t = ep.speech_start
+            done = self.pieces[ep.speaker]
+            for a, b in bounds:
+                key = (t, a, b)
+                if key not in done and (ep.speaker, *key) not in self.pieces_running:
+                    return ep.speaker, key, ep.piece(a, b)
+        return None
+
+    def store_piece(self, speaker: str, key: tuple[float, int, int], tr: object) -> None:
+        """A piece's transcript, kept for its utterance's final (older utterances'
+        pieces are let go: at most one turn's are kept per speaker)."""
+        done = self.pieces[speaker]
+        for old in [k for k in done if k[0] != key[0]]:
+            del done[old]
+        done[key] = tr
 
     def partial_due(self) -> Utterance | None:
         """A growing utterance worth a partial now."""

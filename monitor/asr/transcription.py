@@ -24,7 +24,10 @@ One engine (one model) serves the call.  Two ways to run it:
   (``monitor/asr/short_context.py``).  Every merge, drop and
   rejection is counted in the summary.
 
-Partial results and speculative finals: see ``monitor/asr/idle_work.py``.
+Partial results, speculative finals and pieces of long turns made ahead: see
+``monitor/asr/idle_work.py`` (which is due) and ``monitor/asr/idle_jobs.py``
+(the jobs).  Live, a long turn is transcribed piece by piece, cut at its
+breaths (``monitor/asr/pieces.py``); a replay transcribes it whole.
 
 Language: fixed when configured.  With ``auto`` it is detected for every
 utterance (in live mode at the cost of one decoder step); the engine is offered
@@ -51,7 +54,9 @@ from audio.frontend import FrontEnd
 from audio.vad import VadParams
 from monitor.asr.engine import Engine, Segment, Timed, Transcript
 from monitor.asr.hallucination import reject_reason
-from monitor.asr.idle_work import IdleChooser, PartialState, stable_prefix, utterance_key
+from monitor.asr.idle_jobs import IdleJobs
+from monitor.asr.idle_work import IdleChooser, utterance_key
+from monitor.asr.pieces import transcribe_pieces
 from monitor.asr.replay_windows import ReplayBatcher, Slot
 from monitor.asr.scheduler import Deadline, Job, Scheduler, Tier
 from monitor.asr.settings import TranscriptionParams
@@ -70,10 +75,12 @@ class _Item:
     samples: np.ndarray
     parts: int = 1
     heard_at: float = 0.0      # monotonic time at which the audio at t_end came in
+    cuts: tuple[int, ...] = ()     # where its pieces begin (``monitor/asr/pieces.py``)
     deadline: Deadline | None = None    # live: set while its job runs
 
     def merge(self, other: "_Item") -> None:
         self.samples = np.concatenate([self.samples, _GAP, other.samples])
+        self.cuts = ()                  # merged: transcribed whole
         self.t_end = other.t_end
         self.heard_at = other.heard_at
         self.parts += other.parts
@@ -89,7 +96,7 @@ def _tier(speaker: str, final: bool = True) -> Tier:
     return Tier.OPERATOR_FINAL if speaker == "operator" else Tier.CUSTOMER_FINAL
 
 
-class TranscriptionStage:
+class TranscriptionStage(IdleJobs):
     def __init__(self, bus: EventBus, speakers: tuple[str, ...], engine: Engine,
                  params: TranscriptionParams, endpoint: EndpointParams, vad: VadParams,
                  *, live: bool, scheduler: Scheduler | None = None) -> None:
@@ -113,6 +120,8 @@ class TranscriptionStage:
         self.speculations = 0
         self.speculations_used = 0
         self.speculations_given_up = 0
+        self.pieces_ahead = 0
+        self.pieces_reused = 0
         self.full_context = 0
         self.errors = 0
         self.first_error = ""
@@ -208,6 +217,7 @@ class TranscriptionStage:
             "partials_skipped": self.partials_skipped,
             "speculative_finals": {"made": self.speculations, "used": self.speculations_used,
                                    "given_up": self.speculations_given_up},
+            "pieces": {"ahead": self.pieces_ahead, "reused": self.pieces_reused},
             "replay_windows": self.batcher.windows if self.batcher is not None else 0,
             "errors": self.errors + (self.batcher.failed if self.batcher is not None else 0),
             "backlog_max": 0,
@@ -251,7 +261,7 @@ class TranscriptionStage:
         # measured from then on the monotonic clock, whatever the device start-up
         # took or the input dropped
         item = _Item(utt.speaker, utt.t, utt.t_end, utt.samples,
-                     heard_at=self._clock() - (now_audio - utt.t_end))
+                     heard_at=self._clock() - (now_audio - utt.t_end), cuts=utt.cuts)
         if not self.live:
             self._run(item)
             return
@@ -314,6 +324,20 @@ class TranscriptionStage:
                 self.full_context += 1
         return tr
 
+    def _transcribe_utterance(self, speaker: str, t: float, samples: np.ndarray,
+                              cuts: tuple[int, ...], abandon: Callable[[], bool] | None = None
+                              ) -> Transcript | None:
+        """A whole utterance: live, piece by piece (those made ahead reused; see
+        ``monitor/asr/pieces.py``), else in one model call.  ``abandon`` may give
+        up only its last piece."""
+        if not self.live or not cuts:
+            return self._transcribe(speaker, samples, abandon=abandon)
+        bounds = list(zip((0, *cuts), (*cuts, len(samples))))
+        return transcribe_pieces(
+            t, samples, bounds, done=lambda key: self._piece_done(speaker, key),
+            transcribe=lambda x, last: self._transcribe(speaker, x, abandon=abandon if last else None),
+            keep=lambda key, tr: self._locked(self._idle.store_piece, speaker, key, tr))
+
     def _reject(self, reason: str) -> None:
         code = reason.split(":", 1)[0]
         self.rejected[code] = self.rejected.get(code, 0) + 1
@@ -326,7 +350,7 @@ class TranscriptionStage:
             tr = spec[1]                    # transcribed while the end was being confirmed
             self.speculations_used += 1
         else:
-            tr = self._transcribe(item.speaker, item.samples)
+            tr = self._transcribe_utterance(item.speaker, item.t, item.samples, item.cuts)
         reason = reject_reason(tr.text, avg_logprob=tr.avg_logprob, no_speech_prob=tr.no_speech_prob,
                                compression_ratio=tr.compression_ratio, language=tr.language)
         if reason is not None:
@@ -372,117 +396,6 @@ class TranscriptionStage:
             return False
         a.merge(b)
         return True
-
-    def _heard_at(self, t_end: float) -> float:
-        audio, clock = self._now
-        return clock - (audio - t_end)
-
-    def _idle_job(self, free: frozenset[Tier] = frozenset((Tier.SPECULATION, Tier.PARTIAL))
-                  ) -> Job | None:
-        """A speculation or partial of a tier in ``free``, when one is due (the
-        scheduler asks when a worker is idle)."""
-        with self._cv:
-            spec = self._speculation_due() if Tier.SPECULATION in free else None
-            due = None if spec is not None or Tier.PARTIAL not in free else self._partial_due()
-            u = spec or due
-            if u is None:
-                return None
-            heard_at = self._heard_at(u.t_end)
-            if spec is not None:
-                key = utterance_key(spec)
-                self._speculating[spec.speaker] = key
-            else:
-                state = self._partials[due.speaker]
-        if spec is not None:
-            return Job(Tier.SPECULATION, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
-                       run=lambda deadline: self._work(self._speculate, spec),
-                       dropped=lambda reason: self._unmark_speculating(spec.speaker, key))
-
-        def give_up(deadline: Deadline) -> Callable[[], bool]:
-            return lambda: deadline.cancelled() or self._locked(self._partial_gives_way, due.speaker, state)
-
-        return Job(Tier.PARTIAL, u.speaker, heard_at, len(u.samples) / SAMPLE_RATE,
-                   run=lambda deadline: self._work(self._run_partial, due, state, give_up(deadline)),
-                   dropped=lambda reason: self._locked(self._idle.given_up, due.speaker, state))
-
-    def _partial_gives_way(self, speaker: str, state: PartialState) -> bool:
-        """A partial under way stops (between runs of decoding) once its utterance's
-        final is in (it would be stale) or anyone's pause says a speculation is near:
-        with one worker it needs that worker, and with two the speculation runs
-        sooner with the machine to itself (``benchmarks/live_latency.py``
-        --fixture long_turns, quiet: lag p95 1.16 s when a partial kept going
-        through pauses, 1.08 s when it gave way).  A partial given up is tried
-        again as soon as the speaker talks on (``IdleChooser.given_up``)."""
-        if self._partials[speaker] is not state:
-            return True
-        return self._idle.final_may_be_due()
-
-    def _unmark_speculating(self, speaker: str, key: tuple[float, float, int]) -> None:
-        """A speculation handed out but never run (a final came in first)."""
-        with self._cv:
-            if self._speculating.get(speaker) == key:
-                del self._speculating[speaker]
-
-    def _speculation_due(self) -> Utterance | None:
-        return self._idle.speculation_due()
-
-    def _partial_due(self) -> Utterance | None:
-        return self._idle.partial_due()
-
-    def _locked(self, check: Callable[..., bool], *args: Any) -> bool:
-        with self._cv:
-            return check(*args)
-
-    def _speculate(self, u: Utterance) -> None:
-        """Transcribe an utterance whose end is being confirmed, in one go: its
-        transcript is what the final will show, and a decoding that stops to look
-        whether the speaker went on costs more than it saves (see
-        ``short_context._generate``).  Given up before the model call if they did,
-        or once the audio is encoded (the decoding saved: a speculation that runs on
-        after its speaker went on holds the call's main slot, and the speculation of
-        the turn's real end would wait for it)."""
-        def gone_on() -> bool:
-            return self._locked(self._idle.resumed, u)
-
-        try:
-            tr = None if gone_on() else self._transcribe(u.speaker, u.samples, abandon=gone_on)
-        finally:
-            with self._cv:
-                self._speculating.pop(u.speaker, None)
-        with self._cv:
-            if tr is None:                  # the speaker went on: not the end after all
-                self.speculations_given_up += 1
-                return
-            self._speculated[u.speaker] = (utterance_key(u), tr)
-            self.speculations += 1
-
-    def _run_partial(self, cur: Utterance, state: PartialState, give_up: Callable[[], bool]) -> None:
-        """Transcribe the words so far of ``cur`` (given up between runs of decoding
-        when ``give_up`` says) and emit the stable prefix, unless the utterance's
-        final came in meanwhile (``state`` is no longer its speaker's): a final may
-        run beside a partial, and a partial after it would be stale."""
-        # greedy: decoded in runs it can give up between, and its words are only a preview
-        tr = self._transcribe(cur.speaker, cur.samples, give_up, beam=1)
-        if tr is None:
-            with self._cv:
-                self.partials_cancelled += 1
-                self._idle.given_up(cur.speaker, state)
-            return
-        if reject_reason(tr.text, avg_logprob=tr.avg_logprob, no_speech_prob=tr.no_speech_prob,
-                         compression_ratio=tr.compression_ratio, language=tr.language):
-            return
-        with self._cv:
-            if self._partials[cur.speaker] is not state:
-                self.partials_stale += 1
-                return
-            text = stable_prefix(state, tr.text)
-            if text is None:
-                return
-            self.partials += 1
-            # emitted under the lock, so the final (which resets ``state`` under it
-            # first) can never come out before a partial of its own utterance
-            self.bus.emit("utterance_partial", cur.t, cur.speaker, t_end=cur.t_end,
-                          text=text, language=tr.language)
 
     def _on_delay(self, on: bool, info: dict[str, Any]) -> None:
         """The scheduler says the transcript is (or no longer is) delayed: tell the screen."""
