@@ -12,12 +12,13 @@ transcriber.
   dropped and counted, never sent to the model.
 - *Pieces*: a pause of ``piece_pause_ms`` or more (120 ms: a comma's breath,
   longer than the gaps inside words) at least ``piece_min_s`` (3 s) into the
-  current piece marks a cut in the middle of that pause, once the voice is back.  The utterance stays one utterance;
-  its ``cuts`` say where a live transcriber may transcribe it piece by piece, the
-  pieces before the last while the speaker is still talking, so that only the
-  last piece is left to do when the turn ends.  A cut leaving less than
-  ``piece_tail_min_s`` (1 s) after it is not kept (a short piece alone loses
-  words).  Where the cuts fall depends on the audio alone.
+  current piece marks a cut in the middle of that pause, once the voice is
+  back.  The utterance stays one utterance; its ``cuts`` say where a live
+  transcriber may transcribe it piece by piece, the pieces before the last
+  while the speaker is still talking, so that only the last piece is left to
+  do when the turn ends.  A cut leaving less than ``piece_tail_min_s`` (1 s)
+  after it is not kept (a short piece alone loses words).  Where the cuts fall
+  depends on the audio alone.
 
 ``t`` and ``t_end`` of an utterance are the speech itself (first and last voiced
 frame); ``samples`` include the pre-roll and tail.
