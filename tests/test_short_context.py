@@ -117,3 +117,21 @@ def test_the_live_engine_hands_back_nothing_for_a_cancelled_partial(model, lines
     assert kept.text == engine.transcribe(lines[0], "en", 2).text
     tr = engine.transcribe(lines[0], "en", 1, cancel=lambda: False)
     assert "washing machine" in tr.text and not tr.full_context
+
+
+def test_warming_up_makes_one_call_on_each_worker_at_once():
+    """Each of the model's workers pays for its first call before the call starts."""
+    import threading
+
+    from monitor.asr.engine import WhisperEngine
+
+    engine = WhisperEngine(None, workers=2)
+    both = threading.Barrier(2, timeout=10)         # broken unless the two calls overlap
+    met = []
+
+    def call(samples, language, beam_size, *a, **kw):
+        met.append((len(samples), language, beam_size, both.wait() >= 0))
+
+    engine.transcribe = call
+    engine.warm_up(None, 2)
+    assert sorted(met) == [(32000, "en", 2, True)] * 2

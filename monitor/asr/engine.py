@@ -126,6 +126,20 @@ class WhisperEngine:
             avg, nsp, cr = -10.0, 1.0, 0.0
         return Transcript(text, info.language, float(info.language_probability), avg, nsp, cr)
 
+    def warm_up(self, language: str | None, beam_size: int, seconds: float = 2.0) -> None:
+        """Make one model call on each of the model's workers at once (on quiet
+        noise), so the first utterances of a call do not pay for the workers'
+        first calls (about 0.1 s each here: ``benchmarks/live_latency.py``)."""
+        import threading
+
+        noise = np.random.default_rng(0).normal(0.0, 1e-3, int(seconds * 16000)).astype(np.float32)
+        calls = [threading.Thread(target=self.transcribe, args=(noise, language or "en", beam_size),
+                                  name=f"warm-up-{k}", daemon=True) for k in range(self.workers)]
+        for call in calls:
+            call.start()
+        for call in calls:
+            call.join()
+
     def transcribe_timed(self, samples: np.ndarray, language: str | None, beam_size: int) -> Timed:
         """One window of up to 30 s with word timestamps, so a replay can transcribe
         several utterances in one model call and give each its own words."""

@@ -57,5 +57,8 @@ def transcription_stage(cfg: AsrSettings, bus: EventBus, speakers: tuple[str, ..
     engine = WhisperEngine(model, cfg.transcription.max_new_tokens, short_context=live,
                            language_confidence=cfg.transcription.language_confidence,
                            workers=workers)
+    if live and scheduler is None:
+        language = cfg.transcription.language
+        engine.warm_up(None if language == "auto" else language, cfg.transcription.live_beam_size)
     return TranscriptionStage(bus, speakers, engine, cfg.transcription, cfg.endpointing,
                               cfg.vad, live=live, scheduler=scheduler)

@@ -206,5 +206,8 @@ def load_engine(cfg: Config, say: Say) -> Any:
         threads = m.threads or LIVE_THREADS
         workers = max(1, usable_cores() // threads)
     model = load_whisper(m.name, m.device, m.resolved_compute_type, threads, say=say, workers=workers)
-    return WhisperEngine(model, cfg.transcription.max_new_tokens, short_context=True,
-                         language_confidence=cfg.transcription.language_confidence, workers=workers)
+    engine = WhisperEngine(model, cfg.transcription.max_new_tokens, short_context=True,
+                           language_confidence=cfg.transcription.language_confidence, workers=workers)
+    language = cfg.transcription.language
+    engine.warm_up(None if language == "auto" else language, cfg.transcription.live_beam_size)
+    return engine
