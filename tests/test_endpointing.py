@@ -126,12 +126,19 @@ def test_a_cut_too_near_the_end_is_not_kept():
         assert utt.cuts == ()
 
 
-def test_pieces_are_ready_ahead_once_the_speaker_talks_on_and_match_the_final():
+def frame_by_frame(pattern):
+    """Feed ``pattern`` one frame at a time (frame k's samples all equal k),
+    yielding the frame number and the endpointer after each."""
     ep = Endpointer("customer", EndpointParams(), VadParams())
-    values = np.repeat(np.arange(len(LONG), dtype=np.int16), F)
-    ahead = None
-    for i, c in enumerate(LONG):
+    values = np.repeat(np.arange(len(pattern), dtype=np.int16), F)
+    for i, c in enumerate(pattern):
         ep.feed(values[i * F:(i + 1) * F], [c == "x"], i)
+        yield i, ep
+
+
+def test_pieces_are_ready_ahead_once_the_speaker_talks_on_and_match_the_final():
+    ahead = None
+    for i, ep in frame_by_frame(LONG):
         bounds = ep.sure_pieces()
         if bounds and ahead is None:
             ahead = (i, bounds, ep.piece(*bounds[0]))
@@ -144,11 +151,8 @@ def test_pieces_are_ready_ahead_once_the_speaker_talks_on_and_match_the_final():
 
 
 def test_a_speculation_carries_the_cuts_of_its_final():
-    ep = Endpointer("customer", EndpointParams(), VadParams())
-    values = np.repeat(np.arange(len(LONG), dtype=np.int16), F)
     ending = None
-    for i, c in enumerate(LONG):
-        ep.feed(values[i * F:(i + 1) * F], [c == "x"], i)
+    for _, ep in frame_by_frame(LONG):
         ending = ending or ep.ending(200)
     (final,), _ = feed(LONG)
     assert ending.cuts == final.cuts == (173 * F,)
