@@ -161,7 +161,8 @@ class IdleJobs:
             if self._partials[cur.speaker] is not state:
                 self.partials_stale += 1
                 return
-            text = stable_prefix(state, " ".join([*heads, tr.text.strip()]))
+            done = " ".join(heads)
+            text = stable_prefix(state, f"{done} {tr.text.strip()}", committed=len(done.split()))
             if text is None:
                 return
             self.partials += 1

@@ -66,15 +66,18 @@ def _norm(word: str) -> str:
     return re.sub(r"[^\w]", "", word.casefold())
 
 
-def stable_prefix(state: PartialState, text: str) -> str | None:
+def stable_prefix(state: PartialState, text: str, committed: int = 0) -> str | None:
     """The words this hypothesis and the previous one agree on, when they are more
-    than what was already sent (else None); remembers this hypothesis."""
+    than what was already sent (else None); remembers this hypothesis.  The first
+    ``committed`` words are stable whatever the previous one said: they are the
+    final's own (pieces of the turn transcribed ahead, ``monitor/asr/pieces.py``)."""
     words = text.split()
     stable = 0
     for a, b in zip(state.previous, words):
         if _norm(a) != _norm(b):
             break
         stable += 1
+    stable = max(stable, min(committed, len(words)))
     state.previous = words
     if stable <= state.emitted:
         return None
