@@ -115,3 +115,29 @@ def test_a_piece_is_due_once_sure_and_only_once():
     assert chooser.piece_due() is None                      # done
     chooser.store_piece(speaker, (99.0, 0, 10), tr("next turn"))
     assert list(chooser.pieces[speaker]) == [(99.0, 0, 10)]  # one turn's pieces are kept
+
+
+def test_a_final_waits_for_a_piece_being_made_beside_it_instead_of_making_it_again():
+    import threading
+
+    from audio.endpointing import EndpointParams as EP
+    from monitor.asr.transcription import TranscriptionParams, TranscriptionStage
+    from monitor.event_bus import EventBus
+
+    engine = LengthEngine(delay=0.3)
+    stage = TranscriptionStage(EventBus("test"), ("customer",), engine, TranscriptionParams(), EP(),
+                               VadParams(), live=True)
+    try:
+        samples = np.zeros(16000 * 6, np.float32)
+        cut = 4 * 16000
+        key = (1.0, 0, cut)
+        stage._idle.pieces_running.add(("customer", *key))      # handed out, as _idle_job does
+        beside = threading.Thread(target=stage._run_piece, args=("customer", key, samples[:cut]))
+        beside.start()
+        tr = stage._transcribe_utterance("customer", 1.0, samples, (cut,))
+        beside.join()
+    finally:
+        stage.scheduler.shutdown()
+    assert tr.text == "n64000 n32000"
+    assert sorted(n for n, _, _ in engine.calls) == [32000, 64000]      # the head once
+    assert stage.pieces_reused == 1

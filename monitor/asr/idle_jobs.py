@@ -25,6 +25,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["IdleJobs"]
 
+#: How long a final waits for a piece of its turn being made beside it (a
+#: safety net: it takes a model call, well under a second; after this the final
+#: makes it itself).
+PIECE_WAIT_S = 10.0
+
 
 class IdleJobs:
     """Speculations, pieces and partials of one live call."""
@@ -58,11 +63,14 @@ class IdleJobs:
         scheduler asks when a worker is idle)."""
         with self._cv:
             spec = self._speculation_due() if Tier.SPECULATION in free else None
-            piece = self._idle.piece_due() if spec is None and Tier.SPECULATION in free else None
+            piece = self._idle.piece_due() if spec is None else None
             if piece is not None:
                 speaker, key, samples = piece
                 self._idle.pieces_running.add((speaker, *key))
-                return Job(Tier.SPECULATION, speaker, self._clock(), len(samples) / SAMPLE_RATE,
+                # in the side slot when it is free: the main slot stays free for the
+                # speculation of the turn's end, which may come while this runs
+                tier = Tier.PARTIAL if Tier.PARTIAL in free else Tier.SPECULATION
+                return Job(tier, speaker, self._clock(), len(samples) / SAMPLE_RATE,
                            run=lambda deadline: self._work(self._run_piece, speaker, key, samples),
                            dropped=lambda reason: self._piece_dropped(speaker, key))
             due = None if spec is not None or Tier.PARTIAL not in free else self._partial_due()
@@ -172,7 +180,11 @@ class IdleJobs:
                           text=text, language=tr.language)
 
     def _piece_done(self, speaker: str, key: Key) -> Transcript | None:
+        """A piece made ahead, waited for if it is being made (beside the final, in
+        the side slot); None if it was not made."""
         with self._cv:
+            self._cv.wait_for(lambda: (speaker, *key) not in self._idle.pieces_running,
+                              timeout=PIECE_WAIT_S)
             tr = self._idle.pieces[speaker].get(key)
             if tr is not None:
                 self.pieces_reused += 1
@@ -181,14 +193,17 @@ class IdleJobs:
     def _piece_dropped(self, speaker: str, key: Key) -> None:
         with self._cv:
             self._idle.pieces_running.discard((speaker, *key))
+            self._cv.notify_all()
 
     def _run_piece(self, speaker: str, key: Key, samples: np.ndarray) -> None:
         """Transcribe a piece of a long turn ahead, while its speaker talks on."""
+        tr = None
         try:
             tr = self._transcribe(speaker, samples)
         finally:
             with self._cv:
+                if tr is not None:
+                    self._idle.store_piece(speaker, key, tr)
+                    self.pieces_ahead += 1
                 self._idle.pieces_running.discard((speaker, *key))
-        with self._cv:
-            self._idle.store_piece(speaker, key, tr)
-            self.pieces_ahead += 1
+                self._cv.notify_all()
