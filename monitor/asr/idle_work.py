@@ -19,9 +19,10 @@ final may have to wait behind.
 
 Pieces of a long turn (``monitor/asr/pieces.py``): once a cut the endpointer
 made in a pause is sure to stay (the speaker talked on past it), the piece
-before it is transcribed, in the call's main slot like a speculation (after
-one that is due), and kept for the turn's final, its speculation and its
-partials, so that only the last piece is left when the turn ends.
+before it is transcribed (after a speculation that is due; in the call's side
+slot when it is free, so the speculation of the turn's end never waits behind
+it) and kept for the turn's final, its speculation and its partials, so that
+only the last piece is left when the turn ends.
 
 A partial hardly delays a final.  With two workers (a live call on two cores
 or more) the speculation or final runs beside it, on the other core, and the
