@@ -11,8 +11,8 @@ that make it safe for live use.
   (``monitor/hallucination.py``) decides, and what it rejects is counted.
 - Live (``short_context``): each utterance is encoded in a context of
   max(10 s, twice its length but at most 4 s more) instead of 30 s, with a
-  token cap tied to its length (``monitor/asr/short_context.py``); the language is detected for every
-  utterance; one detected with less than ``language_confidence`` in another
+  token cap tied to its length (``monitor/asr/short_context.py``); the language
+  is detected for every utterance; one detected with less than ``language_confidence`` in another
   language than the speaker's so far (``fallback``) is decoded in both and the
   likelier transcript kept, so a speaker who switches language is followed, and
   never written in the first language's script.
@@ -20,6 +20,7 @@ that make it safe for live use.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -129,11 +130,11 @@ class WhisperEngine:
     def warm_up(self, language: str | None, beam_size: int, seconds: float = 2.0) -> None:
         """Make one model call on each of the model's workers at once (on quiet
         noise), so the first utterances of a call do not pay for the workers'
-        first calls (about 0.1 s each here: ``benchmarks/live_latency.py``)."""
-        import threading
-
+        first calls (about 0.1 s each here: ``benchmarks/live_latency.py``).
+        ``language`` as configured: ``auto`` (or None) warms up in English."""
+        fixed = language if language not in (None, "auto") else "en"
         noise = np.random.default_rng(0).normal(0.0, 1e-3, int(seconds * 16000)).astype(np.float32)
-        calls = [threading.Thread(target=self.transcribe, args=(noise, language or "en", beam_size),
+        calls = [threading.Thread(target=self.transcribe, args=(noise, fixed, beam_size),
                                   name=f"warm-up-{k}", daemon=True) for k in range(self.workers)]
         for call in calls:
             call.start()

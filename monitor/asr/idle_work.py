@@ -33,12 +33,13 @@ between two runs of decoding (8 tokens, then twice as many each run; counted as
 its utterance's final is in, or anyone's pause reaches ``speculate_ms`` less
 100 ms, but at least 200 ms (so the speculation of that utterance has the
 machine to itself; shorter pauses come between words).  One given up is tried
-again as soon as its speaker talks on.  With one worker a final so waits at most for the partial's
-encoder pass (0.1-0.3 s in a short context) and the run under way.  A partial
-that comes back after its utterance's final came in is not shown
-(``partials_stale``).  A speculation is decoded in one go (stopping to look costs
-more decoding than it saves); it is given up before it starts, or once its audio
-is encoded, if its speaker has talked again (counted as ``given_up``).  While the transcript is delayed the scheduler hands out no
+again as soon as its speaker talks on.  With one worker a final so waits at
+most for the partial's encoder pass (0.1-0.3 s in a short context) and the run
+under way.  A partial that comes back after its utterance's final came in is
+not shown (``partials_stale``).  A speculation is decoded in one go (stopping
+to look costs more decoding than it saves); it is given up before it starts, or
+once its audio is encoded, if its speaker has talked again (counted as
+``given_up``).  While the transcript is delayed the scheduler hands out no
 idle work at all.
 """
 

@@ -3,8 +3,8 @@
 The endpointer marks *cuts* in a long turn's pauses (``audio/endpointing.py``:
 a pause of ``piece_pause_ms`` at least ``piece_min_s`` into the piece, none
 within ``piece_tail_min_s`` of the end).  A live call transcribes the pieces
-before a cut while the speaker is still talking (idle work, in the call's main
-slot), so when the turn ends only its last piece is left to transcribe: for a
+before a cut while the speaker is still talking (idle work, in the call's side
+slot when it is free), so when the turn ends only its last piece is left to transcribe: for a
 7.5 s customer turn cut once, about 2 s of audio instead of 7.5 s, which is
 most of the lag of a long turn (``benchmarks/live_latency.py --fixture
 long_turns``).  Partials of the turn reuse the pieces done and transcribe only

@@ -96,7 +96,7 @@ class Lane:
         self.on_delay = on_delay
         self.queue: deque[Job] = deque()
         self.running = 0                 # jobs in the main slot (finals, speculations): 0 or 1
-        self.side_running = 0            # partials in the side slot: 0 or 1
+        self.side_running = 0            # the side slot (a partial, or a piece of a long turn): 0 or 1
         self.last_served = -1.0
         self.stats = LaneStats()
         self.delayed_until = -1.0        # clock time the delay state lapses

@@ -58,7 +58,6 @@ def transcription_stage(cfg: AsrSettings, bus: EventBus, speakers: tuple[str, ..
                            language_confidence=cfg.transcription.language_confidence,
                            workers=workers)
     if live and scheduler is None:
-        language = cfg.transcription.language
-        engine.warm_up(None if language == "auto" else language, cfg.transcription.live_beam_size)
+        engine.warm_up(cfg.transcription.language, cfg.transcription.live_beam_size)
     return TranscriptionStage(bus, speakers, engine, cfg.transcription, cfg.endpointing,
                               cfg.vad, live=live, scheduler=scheduler)

@@ -208,6 +208,5 @@ def load_engine(cfg: Config, say: Say) -> Any:
     model = load_whisper(m.name, m.device, m.resolved_compute_type, threads, say=say, workers=workers)
     engine = WhisperEngine(model, cfg.transcription.max_new_tokens, short_context=True,
                            language_confidence=cfg.transcription.language_confidence, workers=workers)
-    language = cfg.transcription.language
-    engine.warm_up(None if language == "auto" else language, cfg.transcription.live_beam_size)
+    engine.warm_up(cfg.transcription.language, cfg.transcription.live_beam_size)
     return engine
