@@ -135,3 +135,19 @@ def test_warming_up_makes_one_call_on_each_worker_at_once():
     engine.transcribe = call
     engine.warm_up(None, 2)
     assert sorted(met) == [(32000, "en", 2, True)] * 2
+
+
+def test_a_model_that_fails_its_warm_up_is_a_clear_error_not_a_thread_traceback(capsys):
+    from monitor.asr.engine import WhisperEngine
+    from monitor.errors import CalmlineError
+
+    engine = WhisperEngine(None, workers=2)
+
+    def call(*a, **kw):
+        raise RuntimeError("unsupported compute type\n for this CPU")
+
+    engine.transcribe = call
+    with pytest.raises(CalmlineError, match=r"first transcription \(de, beam 2\): "
+                                            r"unsupported compute type for this CPU"):
+        engine.warm_up("de", 2)
+    assert "Traceback" not in capsys.readouterr().err

@@ -26,6 +26,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from monitor.errors import CalmlineError
+
 
 @dataclass(frozen=True)
 class Transcript:
@@ -131,15 +133,29 @@ class WhisperEngine:
         """Make one model call on each of the model's workers at once (on quiet
         noise), so the first utterances of a call do not pay for the workers'
         first calls (about 0.1 s each here: ``benchmarks/live_latency.py``).
-        ``language`` as configured: ``auto`` (or None) warms up in English."""
+        ``language`` as configured: ``auto`` (or None) warms up in English.  A
+        model that cannot make that call could not transcribe the call either:
+        :class:`CalmlineError`, before anything is recorded."""
         fixed = language if language not in (None, "auto") else "en"
         noise = np.random.default_rng(0).normal(0.0, 1e-3, int(seconds * 16000)).astype(np.float32)
-        calls = [threading.Thread(target=self.transcribe, args=(noise, fixed, beam_size),
-                                  name=f"warm-up-{k}", daemon=True) for k in range(self.workers)]
-        for call in calls:
-            call.start()
-        for call in calls:
-            call.join()
+        failed: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                self.transcribe(noise, fixed, beam_size)
+            except Exception as exc:      # reported below, in the caller's thread
+                failed.append(exc)
+
+        calls = [threading.Thread(target=call, name=f"warm-up-{k}", daemon=True)
+                 for k in range(self.workers)]
+        for thread in calls:
+            thread.start()
+        for thread in calls:
+            thread.join()
+        if failed:
+            text = " ".join(str(failed[0]).split())[:200] or type(failed[0]).__name__
+            raise CalmlineError(f"the speech model failed its first transcription ({fixed}, beam "
+                                f"{beam_size}): {text}; check [model] device and compute_type")
 
     def transcribe_timed(self, samples: np.ndarray, language: str | None, beam_size: int) -> Timed:
         """One window of up to 30 s with word timestamps, so a replay can transcribe
