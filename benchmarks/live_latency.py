@@ -29,10 +29,11 @@ Printed per scenario:
 - **raised voice**: ground-truth loud onset to the ``raised_voice`` event, in audio
   time (the playback's offset found from the speech starts), goal p95 <= 0.25 s;
 - **early prompts**: of the customer utterances of 3 s or more carrying a manager,
-  legal or abuse trigger and answered by a prompt (within 5 s of their end; the
-  prompt policy holds back a repeat of the same advice, which is then not shown
-  at all), those whose prompt was on the bus before the utterance ended; goal at
-  least half.  ``--fixture long_turns`` has seven such turns (``--config`` with a
+  legal or abuse trigger and answered by a prompt that trigger caused (on the bus
+  within 5 s of their end and not withdrawn; the prompt policy holds back a repeat
+  of the same advice, and a second plan within its cooldown, which are then not
+  shown at all), those whose prompt was on the bus before the utterance ended;
+  goal at least half.  ``--fixture long_turns`` has seven such turns (``--config`` with a
   relaxed ``[coach.policy]`` answers all of them);
 - a **load probe**: a bare ``model.transcribe()`` of a fixed 5 s clip (median of
   3) and the load average, so a reader can tell how busy the machine was.
@@ -167,6 +168,16 @@ def playback_offsets(events: list[dict], truth: dict) -> dict[str, tuple[float, 
     return out
 
 
+def answers(prompt: dict, a: float, b: float) -> bool:
+    """The prompt was caused by a customer's manager, legal or abuse trigger in the
+    utterance spoken from ``a`` to ``b`` (audio time): a prompt that only happens
+    to land then (a breathe prompt for the state of the call, or one for the
+    utterance before) does not answer it."""
+    why = prompt.get("why") or {}
+    return (why.get("speaker") == "customer" and why.get("cue") in TRIGGERS
+            and a - 0.5 <= why.get("t", float("nan")) <= b + 0.5)
+
+
 def figures(events: list[dict], truth: dict, floor: dict) -> dict:
     by = lambda kind: [e for e in events if e["type"] == kind]  # noqa: E731
     summary = by("summary")[-1] if by("summary") else {}
@@ -184,6 +195,7 @@ def figures(events: list[dict], truth: dict, floor: dict) -> dict:
                 and onset - 0.5 <= e["t_detected"] <= gt["end"] + off]
         raised.append(min(e["t_detected"] for e in hits) - onset if hits else float("inf"))
     early, carrying, heard_early, prompted = 0, 0, 0, 0
+    withdrawn = {e.get("prompt") for e in by("trigger_withdrawn")}
     cust_off = offsets.get("customer", (0.0,))[0]
     for seg in truth["segments"]:
         if seg["speaker"] != "customer" or seg["end"] - seg["start"] < 3.0:
@@ -193,7 +205,8 @@ def figures(events: list[dict], truth: dict, floor: dict) -> dict:
                    and a - 0.5 <= e["t"] <= b + 0.5 for e in by("trigger")):
             continue
         carrying += 1
-        answered = [e for e in by("prompt") if a <= e["wall"] <= b + PROMPT_WINDOW_S]
+        answered = [e for e in by("prompt") if e["id"] not in withdrawn
+                    and answers(e, a, b) and e["wall"] <= b + PROMPT_WINDOW_S]
         prompted += bool(answered)
         early += any(e["wall"] <= b for e in answered)
         heard_early += any(e.get("speaker") == "customer" and e.get("category") in TRIGGERS
@@ -242,7 +255,8 @@ def report(name: str, f: dict, probe: float, load: float, busy: bool) -> None:
               "(--fixture long_turns has seven)")
     else:
         print(f"customer utterances >= 3 s with a manager/legal/abuse trigger: {carrying}, "
-              f"{prompted} of them prompted (the prompt policy holds back repeats); prompt on the "
+              f"{prompted} of them answered by a prompt their trigger caused (the prompt policy holds "
+              f"back repeats and a plan within its cooldown); prompt on the "
               f"bus before the utterance ended in {early} of {prompted}; goal at least half "
               + ("OK" if prompted and early * 2 >= prompted else "MISSED")
               + f"; the trigger itself (from a partial transcript) before the end in "
