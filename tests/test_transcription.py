@@ -165,6 +165,23 @@ def test_partials_carry_the_prefix_two_hypotheses_agree_on():
     assert texts == ["I want to", "I want to speak to"]
 
 
+def test_a_word_one_hypothesis_flipped_is_stable_once_a_later_one_agrees_with_an_earlier():
+    """Greedy decoding of a growing turn flips a word and back: the insult must not
+    wait until two hypotheses in a row agree again."""
+    said = ["You are a useless idiot and", "You are a user-cidit and I have",
+            "You are a useless idiot and I have had enough", "You are a user-cidit and I have had enough of"]
+    engine = FakeEngine(text=lambda k: said[k - 1])
+    stage, events, cur = partial_stage(engine)
+    state = stage._partials["customer"]
+    for _ in range(4):
+        stage._run_partial(cur, state, lambda: False)
+    texts = [e["text"] for e in events if e.type == "utterance_partial"]
+    # the third agrees with the first on six words; the fourth with the second on
+    # seven, more than was sent: the screen follows the newest agreement
+    assert texts == ["You are a", "You are a useless idiot and", "You are a user-cidit and I have"]
+    assert len(state.previous) == 4
+
+
 def test_a_partial_that_comes_back_after_its_utterance_ended_is_not_shown():
     """A final may run beside a partial: the partial of an utterance whose final is
     already in is stale, and must not seed the next utterance's stable prefix."""

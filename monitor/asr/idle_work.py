@@ -10,12 +10,11 @@ If speech resumes, the speculation is simply dropped (counted).
 Partial transcripts: while the customer talks past ``partial_after_s`` (1.5 s),
 the growing utterance is transcribed (at most every ``partial_every_s`` of new
 audio, only while they are actually voicing) and ``utterance_partial`` carries
-the words two successive hypotheses agree on; the final ``utterance`` supersedes
-them.  1.5 s, so that a manager demand or a threat in a turn of 3-4 s can prompt
+the words it agrees on with one of the turn's last few (:func:`stable_prefix`);
+the final ``utterance`` supersedes them.  1.5 s, so that a manager demand or a threat in a turn of 3-4 s can prompt
 before the turn ends (``benchmarks/live_latency.py --fixture long_turns``).  Every
-0.8 s rather than 1 s: a word is stable only once a second hypothesis agrees, and
-a word one hypothesis misheard waits for two more, so the pace is what an early
-prompt waits for.  On a held-out call with one core kept busy, the insult in
+0.8 s rather than 1 s: a word is stable only once a second hypothesis agrees, so
+the pace is what an early prompt waits for.  On a held-out call with one core kept busy, the insult in
 "You are all clueless, ..." was found as the 5.2 s turn ended or only in its final
 at 1 s (two runs), 1.4-1.6 s before its end at 0.8 s (two runs); lag p95 on a quiet
 machine stayed under 1 s on every fixture (0.90-0.98 s against 0.85-0.95 s), and
@@ -58,11 +57,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from audio.endpointing import Endpointer, Utterance
 
+#: hypotheses of a turn a new one is compared with (see :func:`stable_prefix`)
+HYPOTHESES_KEPT = 4
+
+
 @dataclass
 class PartialState:
     heard_s: float = 0.0               # audio length at the last partial attempt
     tried_from: float = 0.0            # heard_s before it (restored when it is given up)
-    previous: list[str] = field(default_factory=list)
+    previous: list[list[str]] = field(default_factory=list)   # the last hypotheses' words
     emitted: int = 0                   # words of the stable prefix already sent
 
 
@@ -76,22 +79,33 @@ def _norm(word: str) -> str:
 
 
 def stable_prefix(state: PartialState, text: str, committed: int = 0) -> str | None:
-    """The words this hypothesis and the previous one agree on, when they are more
-    than what was already sent (else None); remembers this hypothesis.  The first
-    ``committed`` words are stable whatever the previous one said: they are the
-    final's own (pieces of the turn transcribed ahead, ``monitor/asr/pieces.py``)."""
+    """The words this hypothesis agrees on with one of the turn's last
+    :data:`HYPOTHESES_KEPT` hypotheses (the longest such prefix), when they are
+    more than what was already sent (else None); remembers this hypothesis.  Any
+    of the last few, not only the one before: greedy decoding of a growing turn
+    flips a word now and then and back ("a useless idiot" -> "a user-cidit" ->
+    "a useless idiot"), and a flip against the one before would hold back every
+    word after it until two hypotheses in a row agree again, the insult with them.
+    The first ``committed`` words are stable whatever the others said: they are
+    the final's own (pieces of the turn transcribed ahead, ``monitor/asr/pieces.py``)."""
     words = text.split()
-    stable = 0
-    for a, b in zip(state.previous, words):
-        if _norm(a) != _norm(b):
-            break
-        stable += 1
+    stable = max((_agreed(earlier, words) for earlier in state.previous), default=0)
     stable = max(stable, min(committed, len(words)))
-    state.previous = words
+    state.previous = [*state.previous, words][-HYPOTHESES_KEPT:]
     if stable <= state.emitted:
         return None
     state.emitted = stable
     return " ".join(words[:stable])
+
+
+def _agreed(a: list[str], b: list[str]) -> int:
+    """How many leading words two hypotheses share."""
+    n = 0
+    for x, y in zip(a, b):
+        if _norm(x) != _norm(y):
+            break
+        n += 1
+    return n
 
 
 class IdleChooser:

@@ -1,8 +1,9 @@
 """Triggers raised from partial transcripts, until the final transcript settles them.
 
 A long customer turn is transcribed while it goes on (``utterance_partial``: the
-words two successive hypotheses agree on), so a manager demand, a legal threat or
-an insult inside it can prompt the operator before the customer has finished.
+words a hypothesis agrees on with one of the turn's last few), so a manager
+demand, a legal threat or an insult inside it can prompt the operator before the
+customer has finished.
 The final ``utterance`` then has the last word:
 
 - a partial trigger whose id the final also finds is **confirmed** (nothing is
