@@ -119,6 +119,22 @@ def test_the_live_engine_hands_back_nothing_for_a_cancelled_partial(model, lines
     assert "washing machine" in tr.text and not tr.full_context
 
 
+def test_a_partial_cancelled_while_it_encodes_gives_way_before_any_decoding(model, lines):
+    """The turn ended while the partial was encoding: its first run of decoding
+    would only slow the speculation beside it."""
+    from monitor.asr.short_context import ShortContextWhisper
+
+    short = ShortContextWhisper(model)
+    decoded = []
+    real = short._generate
+    short._generate = lambda *a, **kw: decoded.append(1) or real(*a, **kw)
+    asked = []
+    assert short.transcribe(lines[0], "en", 1, 128, cancel=lambda: asked.append(1) or True) is None
+    assert asked == [1] and decoded == []
+    assert short.transcribe(lines[0], "en", 1, 128, cancel=lambda: False).text
+    assert decoded == [1]
+
+
 def test_warming_up_makes_one_call_on_each_worker_at_once():
     """Each of the model's workers pays for its first call before the call starts."""
     import threading

@@ -11,14 +11,12 @@ Partial transcripts: while the customer talks past ``partial_after_s`` (1.5 s),
 the growing utterance is transcribed (at most every ``partial_every_s`` of new
 audio, only while they are actually voicing) and ``utterance_partial`` carries
 the words it agrees on with one of the turn's last few (:func:`stable_prefix`);
-the final ``utterance`` supersedes them.  1.5 s, so that a manager demand or a threat in a turn of 3-4 s can prompt
-before the turn ends (``benchmarks/live_latency.py --fixture long_turns``).  Every
-0.8 s rather than 1 s: a word is stable only once a second hypothesis agrees, so
-the pace is what an early prompt waits for.  On a held-out call with one core kept busy, the insult in
-"You are all clueless, ..." was found as the 5.2 s turn ended or only in its final
-at 1 s (two runs), 1.4-1.6 s before its end at 0.8 s (two runs); lag p95 on a quiet
-machine stayed under 1 s on every fixture (0.90-0.98 s against 0.85-0.95 s), and
-at 0.6 s it reached 0.98 s on ``long_turns``.  The
+the final ``utterance`` supersedes them.  1.5 s, so that a manager demand or a
+threat in a turn of 3-4 s can prompt before the turn ends
+(``benchmarks/live_latency.py --fixture long_turns``).  Every 1 s: at 0.8 s the
+insult of a held-out call under load came 1.4-1.6 s before its turn ended instead
+of at its end, but a partial under way when a turn ends slows its final, and
+quiet-machine lag p95 on ``long_turns`` went from 0.85-0.87 s to 0.94-1.04 s.  The
 operator's own turns get none unless ``operator_partials`` is set: the coach's
 early triggers are the customer's, and each partial is a model call that a
 final may have to wait behind.

@@ -25,7 +25,7 @@ class TranscriptionParams(BaseModel):
     merge_max_s: float = Field(25.0, ge=1.0, le=29.0)
     partial_after_s: float = Field(1.5, ge=1.0, le=30.0, description="live: partial transcripts "
                                    "of a turn longer than this, so a trigger can prompt before it ends")
-    partial_every_s: float = Field(0.8, ge=0.2, le=30.0, description="live: at most one partial "
+    partial_every_s: float = Field(1.0, ge=0.2, le=30.0, description="live: at most one partial "
                                    "transcript per this much new audio of a turn")
     operator_partials: bool = Field(False, description="live: partial transcripts of the operator's "
                                     "turns too (the coach's early triggers need only the customer's)")

@@ -161,7 +161,9 @@ class ShortContextWhisper:
         English speech decoded as German averages about -1.1 to -1.5 a token
         against -0.1 to -0.4), so a speaker who switched is followed even when the
         detection wavers, and a short unsure utterance keeps the language it is in.
-        ``cancel`` (a partial): None comes back when it turned true during decoding.
+        ``cancel`` (a partial): None comes back when it is true once the audio is
+        encoded or turned true during decoding (a partial still encoding when a
+        turn ends gives way before its first run of decoding, not after it).
         ``abandon`` (a speculation): None comes back when it is true once the audio
         is encoded (the decoding, about half the cost, is saved)."""
         audio_s = len(samples) / SAMPLE_RATE
@@ -171,7 +173,7 @@ class ShortContextWhisper:
         # a fixed language needs no detection (one decoder step saved)
         detected, probability = (language, 1.0) if language else self._detect(encoded)
         use = language or (fallback if fallback and probability < confidence else detected)
-        if abandon is not None and abandon():
+        if (abandon is not None and abandon()) or (cancel is not None and cancel()):
             return None
         cap = token_cap(audio_s, max_new_tokens)
         out = self._generate(encoded, use, beam_size, cap, cancel)
