@@ -12,10 +12,11 @@ that make it safe for live use.
 - Live (``short_context``): each utterance is encoded in a context of
   max(10 s, twice its length but at most 4 s more) instead of 30 s, with a
   token cap tied to its length (``monitor/asr/short_context.py``); the language
-  is detected for every utterance; one detected with less than ``language_confidence`` in another
-  language than the speaker's so far (``fallback``) is decoded in both and the
-  likelier transcript kept, so a speaker who switches language is followed, and
-  never written in the first language's script.
+  is detected for every utterance; one detected with less than
+  ``language_confidence`` in another language than the speaker's so far
+  (``fallback``) is decoded in both and the likelier transcript kept, so a
+  speaker who switches language is followed, and never written in the first
+  language's script.
 """
 
 from __future__ import annotations
@@ -153,9 +154,11 @@ class WhisperEngine:
         for thread in calls:
             thread.join()
         if failed:
-            text = " ".join(str(failed[0]).split())[:200] or type(failed[0]).__name__
+            from monitor.asr.model_load import one_line
+
             raise CalmlineError(f"the speech model failed its first transcription ({fixed}, beam "
-                                f"{beam_size}): {text}; check [model] device and compute_type")
+                                f"{beam_size}): {one_line(failed[0])}; check [model] device and "
+                                "compute_type")
 
     def transcribe_timed(self, samples: np.ndarray, language: str | None, beam_size: int) -> Timed:
         """One window of up to 30 s with word timestamps, so a replay can transcribe

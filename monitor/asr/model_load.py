@@ -103,7 +103,7 @@ def load_whisper(
     except Exception as exc:  # ctranslate2/huggingface raise many kinds
         if os.path.isdir(path):
             raise CalmlineError(
-                f"could not load model from {path} on {device} ({compute_type}): {_one_line(exc)}"
+                f"could not load model from {path} on {device} ({compute_type}): {one_line(exc)}"
             ) from exc
         raise CalmlineError(
             f"could not load model {spec}: {_name_failure(exc)}"
@@ -111,7 +111,8 @@ def load_whisper(
 
 
 
-def _one_line(exc: BaseException, limit: int = 200) -> str:
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line, at most ``limit`` characters."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -126,4 +127,4 @@ def _name_failure(exc: BaseException) -> str:
         )
     if text.startswith("Invalid model size"):
         return "not a known faster-whisper model name nor an existing directory (pass a local directory)"
-    return f"{_one_line(exc)} (no network access; pass a local directory)"
+    return f"{one_line(exc)} (no network access; pass a local directory)"
